@@ -1,0 +1,48 @@
+# selfheal — see README.md
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: venv demo up test check unit tools bench format clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+demo: venv
+	$(BIN)/selfheal demo
+
+up: venv
+	$(BIN)/selfheal up
+
+# Debian/npm tools the integration tests drive (Prometheus, Alertmanager, nginx, Chromium, wrk).
+tools:
+	@bash scripts/install-tools.sh
+
+check: venv
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: venv tools check
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: venv
+	$(BIN)/python -m pytest -q -x tests/unit $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python bench/bus.py
+
+format: venv
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+clean:
+	rm -rf $(VENV) .selfheal .mypy_cache .ruff_cache

@@ -1,0 +1,123 @@
+"""The one composition root: `build(settings)` wires every adapter and context.
+
+The server, the CLI's embedded mode, the demo and the tests all go through here; anything
+can be swapped by passing it in (`database=`, `bus=`, `clock=`, `store=`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from selfheal.bus import EventBus, InstrumentedBus, open_bus
+from selfheal.control import ControlComponent
+from selfheal.core import Clock, SystemClock
+from selfheal.flags import FlagsComponent
+from selfheal.integrations import IntegrationsComponent
+from selfheal.monitor import MonitorComponent
+from selfheal.runtime import Component, EventLog, Runtime
+from selfheal.settings import Settings
+from selfheal.storage import Database, EventStore, SqlEventStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    runtime: Runtime
+    flags: FlagsComponent
+    monitor: MonitorComponent
+    control: ControlComponent
+    integrations: IntegrationsComponent
+    components: list[Component] = field(default_factory=list)
+    _started: bool = False
+
+    async def start(self) -> None:
+        """Migrate, then start every context; only then does the server answer ready."""
+        if self._started:
+            return
+        await self.runtime.database.migrate()
+        for component in self.components:
+            await component.start()
+        self._started = True
+        self.runtime.ready = True
+        log.info("selfheal ready at %s", self.runtime.public_url)
+
+    async def stop(self) -> None:
+        """Stop contexts in reverse order (each drains its own work), then the bus and DB."""
+        self.runtime.ready = False
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("stopping %s failed", component.name)
+        await self.runtime.bus.close()
+        await self.runtime.database.dispose()
+        self._started = False
+
+    async def __aenter__(self) -> Container:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def make_templates() -> Any:
+    from jinja2 import ChoiceLoader, Environment, PackageLoader
+    from starlette.templating import Jinja2Templates
+
+    loaders = [PackageLoader("selfheal.web", "templates")]
+    for ctx in ("flags", "monitor", "control", "integrations"):
+        try:
+            loaders.append(PackageLoader(f"selfheal.{ctx}", "templates"))
+        except ValueError:
+            continue
+    env = Environment(loader=ChoiceLoader(loaders), autoescape=True)
+    return Jinja2Templates(env=env)
+
+
+async def build(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    bus: EventBus | None = None,
+    clock: Clock | None = None,
+    store: EventStore | None = None,
+    registry: CollectorRegistry | None = None,
+) -> Container:
+    settings = settings or Settings()
+    registry = registry or CollectorRegistry()
+    clock = clock or SystemClock()
+    database = database or Database(settings.database_url)
+    raw_bus = bus or await open_bus(settings.bus_url)
+    instrumented = InstrumentedBus(raw_bus, registry)
+    store = store or SqlEventStore(database)
+    runtime = Runtime(
+        clock=clock,
+        database=database,
+        bus=instrumented,
+        events=EventLog(store, instrumented),
+        registry=registry,
+        public_url=settings.base_url,
+        templates=make_templates(),
+    )
+    flags = FlagsComponent(runtime, settings.flags, root=settings)
+    monitor = MonitorComponent(runtime, settings.monitor)
+    control = ControlComponent(runtime, settings.control)
+    integrations = IntegrationsComponent(
+        runtime, settings.integrations, flags=flags, monitor=monitor, control=control
+    )
+    return Container(
+        settings=settings,
+        runtime=runtime,
+        flags=flags,
+        monitor=monitor,
+        control=control,
+        integrations=integrations,
+        components=[flags, monitor, control, integrations],
+    )

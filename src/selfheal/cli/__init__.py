@@ -1,0 +1,43 @@
+"""The `selfheal` command."""
+
+from __future__ import annotations
+
+import typer
+
+from selfheal import __version__
+from selfheal.cli import control, demo, flags, integrations, monitor, server
+
+app = typer.Typer(
+    name="selfheal",
+    help="Self-healing for web services: flags, monitor and remediation in one process.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"selfheal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """selfheal"""
+
+
+app.command("up")(server.up)
+app.add_typer(server.db_app, name="db")
+for _module in (flags, monitor, control, integrations, demo):
+    _module.register(app)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

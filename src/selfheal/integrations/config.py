@@ -1,0 +1,11 @@
+"""Settings of the integrations context (a section of the one frozen Settings tree)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class IntegrationsSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str | None = None

@@ -1,0 +1,133 @@
+"""What every bounded context gets from the composition root, and what it gives back.
+
+A context's `build(runtime, ...)` returns a `Component`: its routers, and start/stop hooks
+for its background loops. Contexts never import each other; the few things they share
+(API-token checks, the UI session, the event log) travel through this module's protocols.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from prometheus_client import CollectorRegistry
+
+from selfheal.bus import EventBus, Handler, Subscription
+from selfheal.core import Clock, CloudEvent, Unauthorized, Unavailable
+from selfheal.storage import Database, EventPage, EventQuery, EventStore
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, Request
+    from starlette.templating import Jinja2Templates
+
+log = logging.getLogger(__name__)
+
+
+class EventLog:
+    """Publishing goes through here: the event is stored once, then put on the bus.
+
+    A duplicate (same source and id) is neither stored nor published again, which makes
+    re-sent notifications and redelivered handlers harmless.
+    """
+
+    def __init__(self, store: EventStore, bus: EventBus) -> None:
+        self.store = store
+        self.bus = bus
+
+    async def publish(self, event: CloudEvent) -> bool:
+        """True if the event was new (stored and published)."""
+        if not await self.store.append(event):
+            return False
+        await self.bus.publish(event)
+        return True
+
+    async def subscribe(
+        self, pattern: str, handler: Handler, *, group: str | None = None
+    ) -> Subscription:
+        return await self.bus.subscribe(pattern, handler, group=group)
+
+    async def query(self, query: EventQuery) -> EventPage:
+        return await self.store.query(query)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who called: an API token (kind 'admin' | 'client' | 'frontend') or a UI user ('user')."""
+
+    name: str
+    kind: str
+    projects: tuple[str, ...] = ("*",)
+    environment: str = "*"
+
+
+class Authenticator(Protocol):
+    """Resolves a secret (raw or `Bearer …`) to a principal; None if unknown."""
+
+    async def authenticate(self, secret: str) -> Principal | None: ...
+
+
+class NoAuthenticator:
+    """Until the flags context installs its token store, nothing authenticates."""
+
+    async def authenticate(self, secret: str) -> Principal | None:
+        return None
+
+
+class UiAuth(Protocol):
+    """Who is logged in to the web UI (from the session cookie); None means nobody."""
+
+    async def user(self, request: Request) -> str | None: ...
+
+
+class NoUiAuth:
+    async def user(self, request: Request) -> str | None:
+        return None
+
+
+class Component(Protocol):
+    """What a context hands back to the composition root."""
+
+    name: str
+
+    def routers(self) -> list[APIRouter]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """The shared infrastructure handed to every context (constructed only in bootstrap)."""
+
+    clock: Clock
+    database: Database
+    bus: EventBus
+    events: EventLog
+    registry: CollectorRegistry
+    public_url: str
+    templates: Jinja2Templates
+    auth: Authenticator = field(default_factory=NoAuthenticator)
+    ui_auth: UiAuth = field(default_factory=NoUiAuth)
+    ready: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def require_admin(self, secret: str | None) -> Principal:
+        """The principal behind an admin token, or Unauthorized/Forbidden."""
+        from selfheal.core import Forbidden
+
+        if not self.ready:
+            raise Unavailable("selfheal is starting, try again shortly")
+        if not secret:
+            raise Unauthorized("an admin API token is required")
+        principal = await self.auth.authenticate(secret)
+        if principal is None:
+            raise Unauthorized("unknown API token")
+        if principal.kind not in ("admin", "user"):
+            raise Forbidden(f"a {principal.kind} token may not use the admin API")
+        return principal
+
+
+Starter = Callable[[], Awaitable[None]]

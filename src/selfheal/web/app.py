@@ -1,0 +1,49 @@
+"""`create_app(container)`: one ASGI app that mounts every context's routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from selfheal import __version__
+from selfheal.bootstrap import Container
+from selfheal.web import errors, system
+from selfheal.web.observability import RequestMetrics
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAPI:
+    """The app; with `manage_lifecycle` the container starts and stops with the server."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await container.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await container.stop()
+
+    app = FastAPI(
+        title="selfheal",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.container = container
+    errors.install(app)
+    app.include_router(system.router(container.runtime))
+    for component in container.components:
+        for r in component.routers():
+            app.include_router(r)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(RequestMetrics, registry=container.runtime.registry)
+    return app
