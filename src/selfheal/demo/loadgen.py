@@ -1,0 +1,103 @@
+"""An open-loop load generator: requests leave at a steady rate whatever the answers do.
+
+Closed-loop generators slow down when the target slows down and hide the problem; this one
+schedules request i at `start + i / rate`. It is bounded three ways: a request count
+(`rate * duration`), a wall-clock deadline, and a cap on requests in flight (beyond it a
+request is recorded as unanswered instead of piling up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import httpx
+
+from selfheal.demo.traffic import Sample
+
+SEED_RATE = 0.2
+"""The seed's loadGenErrors.sh: `curl http://localhost?statusCode=500`, then `sleep 5`."""
+
+
+def seed_url(url: str) -> str:
+    """The seed's request: the page with `?statusCode=500`."""
+    return f"{url}{'&' if '?' in url else '?'}statusCode=500"
+
+
+class LoadGenerator:
+    def __init__(
+        self,
+        url: str,
+        client: httpx.AsyncClient,
+        *,
+        rate: float = 20.0,
+        duration: float = 60.0,
+        max_in_flight: int = 256,
+        on_sample: Callable[[Sample], None] | None = None,
+    ) -> None:
+        if rate <= 0 or rate > 5000:
+            raise ValueError("rate must be in (0, 5000] requests per second")
+        if duration <= 0 or duration > 24 * 3600:
+            raise ValueError("duration must be in (0, 86400] seconds")
+        self.url = url
+        self.rate = rate
+        self.duration = duration
+        self.max_in_flight = max_in_flight
+        self.samples: list[Sample] = []
+        self._client = client
+        self._on_sample = on_sample
+        self._stop = asyncio.Event()
+
+    @property
+    def total(self) -> int:
+        return max(1, int(self.rate * self.duration))
+
+    def stop(self) -> None:
+        """End early; requests already sent are still waited for."""
+        self._stop.set()
+
+    def _record(self, sample: Sample) -> None:
+        self.samples.append(sample)
+        if self._on_sample is not None:
+            self._on_sample(sample)
+
+    async def _one(self, sent_at: float) -> None:
+        start = time.perf_counter()
+        try:
+            response = await self._client.get(self.url)
+            status = response.status_code
+            served_by = response.headers.get("x-served-by", "-")
+        except httpx.HTTPError:
+            status, served_by = 0, "-"
+        self._record(Sample(sent_at, time.perf_counter() - start, status, served_by))
+
+    async def run(self) -> list[Sample]:
+        interval = 1.0 / self.rate
+        start = time.monotonic()
+        wall_start = time.time()
+        deadline = start + self.duration + 1.0
+        in_flight: set[asyncio.Task[None]] = set()
+        for i in range(self.total):
+            due = start + i * interval
+            delay = due - time.monotonic()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+            if self._stop.is_set() or time.monotonic() > deadline:
+                break
+            sent_at = wall_start + (time.monotonic() - start)
+            if len(in_flight) >= self.max_in_flight:
+                self._record(Sample(sent_at, 0.0, 0, "-"))
+                continue
+            task = asyncio.create_task(self._one(sent_at))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        if in_flight:
+            timeout = self._client.timeout.read or 10.0
+            _done, pending = await asyncio.wait(in_flight, timeout=timeout + 1.0)
+            for task in pending:
+                task.cancel()
+        return self.samples
