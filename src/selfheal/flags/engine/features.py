@@ -1,0 +1,73 @@
+"""Features: a flag of the client API payload compiled for evaluation."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from selfheal.flags.engine.constraints import Check
+from selfheal.flags.engine.strategies import Strategy, compile_strategy
+from selfheal.flags.engine.variants import VariantSet, compile_variants
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """A parent the feature needs: enabled (optionally with one of `variants`) or disabled."""
+
+    feature: str
+    enabled: bool
+    variants: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """A compiled flag."""
+
+    name: str
+    enabled: bool
+    strategies: tuple[Strategy, ...]
+    variants: VariantSet | None
+    dependencies: tuple[Dependency, ...]
+    impression_data: bool
+    flag_type: str
+
+
+def _dependencies(definitions: Any) -> tuple[Dependency, ...]:
+    dependencies = []
+    for definition in definitions or ():
+        if not isinstance(definition, Mapping) or not definition.get("feature"):
+            continue
+        dependencies.append(
+            Dependency(
+                feature=str(definition["feature"]),
+                enabled=definition.get("enabled") is not False,
+                variants=frozenset(str(v) for v in definition.get("variants") or ()),
+            )
+        )
+    return tuple(dependencies)
+
+
+def compile_feature(
+    definition: Mapping[str, Any],
+    segments: Mapping[Any, tuple[Check, ...]],
+    rng: random.Random,
+    hostname: str,
+) -> Feature:
+    """Compile one feature of the payload against the payload's segments."""
+    name = str(definition.get("name", ""))
+    strategy_definitions = [s for s in definition.get("strategies") or () if isinstance(s, Mapping)]
+    strategies = tuple(
+        compile_strategy(strategy, name, segments, rng, hostname)
+        for strategy in strategy_definitions
+    )
+    return Feature(
+        name=name,
+        enabled=bool(definition.get("enabled")),
+        strategies=strategies,
+        variants=compile_variants(definition.get("variants"), name, None, rng),
+        dependencies=_dependencies(definition.get("dependencies")),
+        impression_data=bool(definition.get("impressionData")),
+        flag_type=str(definition.get("type") or "release"),
+    )

@@ -1,0 +1,192 @@
+"""Activation strategies: the built-in ones, compiled from their string parameters.
+
+A strategy applies when its constraints, the constraints of every segment it references and
+its own rule all hold. Unknown (custom) strategies are false: this engine has no code for
+them, and enabling a flag for everyone because of a strategy we cannot run would be worse.
+A reference to a segment the payload does not define makes the strategy false too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from selfheal.flags.engine.constraints import Check, compile_constraints
+from selfheal.flags.engine.context import Context, resolver
+from selfheal.flags.engine.stickiness import normalized_hash, rollout_picker
+from selfheal.flags.engine.variants import VariantSet, compile_variants
+
+Rule = Callable[[Context], bool]
+
+BUILTIN_STRATEGIES = frozenset(
+    {
+        "default",
+        "userWithId",
+        "gradualRolloutUserId",
+        "gradualRolloutSessionId",
+        "gradualRolloutRandom",
+        "flexibleRollout",
+        "remoteAddress",
+        "applicationHostname",
+    }
+)
+
+_ROLLOUTS = {
+    "flexibleRollout": "rollout",
+    "gradualRolloutUserId": "percentage",
+    "gradualRolloutSessionId": "percentage",
+    "gradualRolloutRandom": "percentage",
+}
+_user_id = resolver("userId")
+_session_id = resolver("sessionId")
+_remote_address = resolver("remoteAddress")
+_hostname = resolver("hostname")
+
+
+def _always(_context: Context) -> bool:
+    return True
+
+
+def _never(_context: Context) -> bool:
+    return False
+
+
+def _percentage(value: Any) -> int:
+    try:
+        return max(0, min(100, round(float(value))))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _csv(value: Any) -> list[str]:
+    return [part.strip() for part in str(value or "").split(",") if part.strip()]
+
+
+def _rollout(percentage: int, group: str, pick: Callable[[Context], str | None]) -> Rule:
+    if percentage <= 0:
+        return _never
+    if percentage >= 100:
+        return lambda context: pick(context) is not None
+    prefix = f"{group}:"
+
+    def rollout(context: Context) -> bool:
+        value = pick(context)
+        return value is not None and normalized_hash(prefix + value, 100) <= percentage
+
+    return rollout
+
+
+def _remote_rule(ips: list[str]) -> Rule:
+    exact = frozenset(ips)
+    networks = []
+    for entry in ips:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            continue
+
+    def remote(context: Context) -> bool:
+        value = _remote_address(context)
+        if not value:
+            return False
+        if value in exact:
+            return True
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        return any(address in network for network in networks)
+
+    return remote
+
+
+def compile_rule(
+    name: str, parameters: Mapping[str, Any], feature: str, rng: random.Random, hostname: str
+) -> Rule:
+    """The rule of one strategy (without its constraints)."""
+    if name == "default":
+        return _always
+    if name == "userWithId":
+        users = frozenset(_csv(parameters.get("userIds")))
+        return lambda context: _user_id(context) in users
+    if name in ("gradualRolloutUserId", "gradualRolloutSessionId"):
+        pick = _user_id if name == "gradualRolloutUserId" else _session_id
+        group = str(parameters.get("groupId") or feature)
+        return _rollout(_percentage(parameters.get("percentage")), group, pick)
+    if name == "gradualRolloutRandom":
+        percentage = _percentage(parameters.get("percentage"))
+        return lambda _context: percentage > 0 and rng.randint(1, 100) <= percentage
+    if name == "flexibleRollout":
+        group = str(parameters.get("groupId") or feature)
+        pick = rollout_picker(parameters.get("stickiness"), rng)
+        return _rollout(_percentage(parameters.get("rollout")), group, pick)
+    if name == "remoteAddress":
+        return _remote_rule(_csv(parameters.get("IPs")))
+    if name == "applicationHostname":
+        hosts = frozenset(host.lower() for host in _csv(parameters.get("hostNames")))
+        return lambda context: (_hostname(context) or hostname).lower() in hosts
+    return _never
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    """A compiled strategy: checks, rule, the variants it assigns and the OFREP reason.
+
+    `reason` is what a match means: STATIC for an unconditional strategy, SPLIT for a
+    percentage rollout, TARGETING_MATCH otherwise.
+    """
+
+    name: str
+    checks: tuple[Check, ...]
+    rule: Rule
+    variants: VariantSet | None
+    reason: str
+
+    def applies(self, context: Context) -> bool:
+        for check in self.checks:
+            if not check(context):
+                return False
+        return self.rule(context)
+
+
+def compile_strategy(
+    definition: Mapping[str, Any],
+    feature: str,
+    segments: Mapping[Any, tuple[Check, ...]],
+    rng: random.Random,
+    hostname: str,
+) -> Strategy:
+    """Compile one strategy of `feature`; segment ids resolve against `segments`."""
+    name = str(definition.get("name", ""))
+    parameters = definition.get("parameters") or {}
+    checks: list[Check] = []
+    segment_ids = definition.get("segments") or ()
+    for segment_id in segment_ids:
+        segment = segments.get(segment_id)
+        if segment is None:
+            segment = segments.get(str(segment_id))
+        if segment is None:
+            checks = [lambda _context: False]
+            break
+        checks.extend(segment)
+    constraints = definition.get("constraints")
+    checks.extend(compile_constraints(constraints))
+    rule = compile_rule(name, parameters, feature, rng, hostname)
+    if definition.get("disabled"):
+        rule = _never
+    variants = compile_variants(
+        definition.get("variants"),
+        str(parameters.get("groupId") or feature),
+        parameters.get("stickiness"),
+        rng,
+    )
+    if rule is _always and not checks:
+        reason = "STATIC"
+    elif name in _ROLLOUTS and 0 < _percentage(parameters.get(_ROLLOUTS[name])) < 100:
+        reason = "SPLIT"
+    else:
+        reason = "TARGETING_MATCH"
+    return Strategy(name, tuple(checks), rule, variants, reason)

@@ -1,0 +1,116 @@
+"""Variants: weighted, sticky choices among a flag's (or a strategy's) variants.
+
+An override (a context field whose value is listed on a variant) wins outright. Otherwise the
+stickiness value is hashed with the group id (the feature name for feature variants, the
+strategy's ``groupId`` for strategy variants) with seed 86028157 into ``1..total_weight`` and
+the first variant whose cumulative weight reaches that bucket is chosen. The server has already
+turned "fix"/"variable" weights into plain integers, so the client only sums them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from selfheal.flags.engine.context import Context, Resolver, resolver
+from selfheal.flags.engine.stickiness import VARIANT_SEED, Picker, normalized_hash, variant_picker
+
+DISABLED: Mapping[str, Any] = {
+    "name": "disabled",
+    "enabled": False,
+    "feature_enabled": False,
+    "featureEnabled": False,
+}
+DISABLED_IN_ENABLED: Mapping[str, Any] = {
+    "name": "disabled",
+    "enabled": False,
+    "feature_enabled": True,
+    "featureEnabled": True,
+}
+
+
+def variant_result(template: Mapping[str, Any]) -> dict[str, Any]:
+    """A fresh copy of a result, so that callers may mutate it (payload included)."""
+    result = dict(template)
+    payload = result.get("payload")
+    if payload is not None:
+        result["payload"] = dict(payload)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One variant: its cumulative weight bound and the result it yields."""
+
+    name: str
+    upper: int
+    result: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class VariantSet:
+    """The variants of a feature or strategy, ready to choose from."""
+
+    group: str
+    variants: tuple[Variant, ...]
+    total: int
+    pick: Picker
+    overrides: tuple[tuple[Resolver, frozenset[str], Variant], ...]
+
+    def choose(self, context: Context) -> tuple[Variant, bool]:
+        """The chosen variant and whether an override (rather than the hash) chose it."""
+        for field, values, variant in self.overrides:
+            if field(context) in values:
+                return variant, True
+        seed = self.pick(context) or ""
+        bucket = normalized_hash(f"{self.group}:{seed}", self.total, VARIANT_SEED)
+        for variant in self.variants:
+            if bucket <= variant.upper:
+                return variant, False
+        return self.variants[-1], False
+
+
+def _weight(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def compile_variants(
+    definitions: Iterable[Mapping[str, Any]] | None,
+    group: str,
+    stickiness: str | None,
+    rng: random.Random,
+) -> VariantSet | None:
+    """The variant set, or None when there is nothing to choose (no positive weight)."""
+    defined = [d for d in definitions or () if isinstance(d, Mapping) and d.get("name")]
+    if not defined:
+        return None
+    upper = 0
+    variants: list[Variant] = []
+    overrides: list[tuple[Resolver, frozenset[str], Variant]] = []
+    for definition in defined:
+        upper += _weight(definition.get("weight"))
+        result: dict[str, Any] = {
+            "name": str(definition["name"]),
+            "enabled": True,
+            "feature_enabled": True,
+            "featureEnabled": True,
+        }
+        payload = definition.get("payload")
+        if isinstance(payload, Mapping):
+            result["payload"] = dict(payload)
+        variant = Variant(result["name"], upper, result)
+        variants.append(variant)
+        for override in definition.get("overrides") or ():
+            name = override.get("contextName")
+            if isinstance(name, str):
+                values = frozenset(str(v) for v in override.get("values") or ())
+                overrides.append((resolver(name), values, variant))
+    if upper <= 0:
+        return None
+    chosen = stickiness or defined[0].get("stickiness") or "default"
+    return VariantSet(group, tuple(variants), upper, variant_picker(chosen, rng), tuple(overrides))
