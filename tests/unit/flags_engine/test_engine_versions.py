@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from selfheal.flags.engine.versions import parse_version
@@ -30,8 +32,7 @@ def test_precedence_follows_semver() -> None:
     ]
     versions = [parse_version(text) for text in ordered]
     assert all(v is not None for v in versions)
-    assert versions == sorted(versions)  # type: ignore[type-var]
-    for earlier, later in zip(versions, versions[1:], strict=False):
+    for earlier, later in itertools.pairwise(versions):
         assert earlier is not None
         assert later is not None
         assert earlier < later
