@@ -9,12 +9,17 @@ request is recorded as unanswered instead of piling up).
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 
 from selfheal.demo.traffic import Sample
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 SEED_RATE = 0.2
 """The seed's loadGenErrors.sh: `curl http://localhost?statusCode=500`, then `sleep 5`."""
@@ -101,3 +106,76 @@ class LoadGenerator:
             for task in pending:
                 task.cancel()
         return self.samples
+
+
+async def run_loadgen(
+    url: str,
+    *,
+    rate: float | None,
+    duration: float,
+    seed: bool = False,
+    json_out: bool = False,
+    console: Console | None = None,
+) -> int:
+    """`selfheal loadgen`: run with a progress bar, then a per-second table and totals."""
+    import json
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from selfheal.demo.traffic import bucketize, totals
+
+    console = console or Console(stderr=json_out)
+    target = seed_url(url) if seed else url
+    rate = rate if rate is not None else (SEED_RATE if seed else 20.0)
+    stats = {"ok": 0, "errors": 0, "cdn": 0}
+
+    def count(sample: Sample) -> None:
+        stats["ok" if sample.ok else "errors"] += 1
+        stats["cdn"] += sample.served_by == "cdn"
+
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        gen = LoadGenerator(target, client, rate=rate, duration=duration, on_sample=count)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[detail]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            bar = progress.add_task(f"{rate:g} req/s → {target}", total=gen.total, detail="")
+            run = asyncio.create_task(gen.run())
+            while not run.done():
+                done = stats["ok"] + stats["errors"]
+                detail = f"ok {stats['ok']}  errors {stats['errors']}  cdn {stats['cdn']}"
+                progress.update(bar, completed=done, detail=detail)
+                await asyncio.wait({run}, timeout=0.25)
+            samples = run.result()
+    summary = totals(samples)
+    buckets = bucketize(samples, 1.0 if rate >= 1 else 5.0)
+    if json_out:
+        origin = buckets[0].start if buckets else 0.0
+        payload = {**summary, "series": [b.as_dict(origin) for b in buckets]}
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return 0
+    table = Table(title="Load over time", header_style="bold")
+    for column in ("t (s)", "requests", "errors", "app", "cdn"):
+        table.add_column(column, justify="right")
+    origin = buckets[0].start if buckets else 0.0
+    for b in buckets[-120:]:
+        table.add_row(
+            f"{b.start - origin:.0f}",
+            str(b.count),
+            str(b.errors),
+            str(b.served_by.get("app", 0)),
+            str(b.served_by.get("cdn", 0)),
+        )
+    console.print(table)
+    console.print(
+        f"{summary['requests']} requests; statuses {summary['statuses']}; "
+        f"served by {summary['served_by']}; latency ms {summary['latency_ms']}"
+    )
+    return 0

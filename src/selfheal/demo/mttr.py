@@ -1,0 +1,151 @@
+"""`selfheal bench mttr`: how fast the loop closes, and whether it cries wolf.
+
+N full demo runs (fresh platform each time) give the median and p95 of every phase; a
+baseline run at a steady 1 % of random errors counts problems that should never open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from selfheal.demo.loadgen import LoadGenerator
+from selfheal.demo.platform import Platform, is_ours
+from selfheal.demo.scenario import DemoOptions, Scenario
+from selfheal.demo.timeline import STEPS
+from selfheal.demo.traffic import percentile
+from selfheal.demo.watch import problem_id
+
+GOAL_MEDIAN = 2.0
+GOAL_P95 = 4.0
+"""Fault → first CDN response, seconds."""
+
+
+def phase_stats(reports: list[dict[str, Any]]) -> dict[str, dict[str, float | int | None]]:
+    out: dict[str, dict[str, float | int | None]] = {}
+    for step, _ in STEPS:
+        values = sorted(float(r[step]) for r in reports if r.get(step) is not None)
+        out[step] = {
+            "reached": len(values),
+            "median": round(statistics.median(values), 3) if values else None,
+            "p95": round(percentile(values, 0.95), 3) if values else None,
+            "max": round(values[-1], 3) if values else None,
+        }
+    return out
+
+
+async def baseline(
+    console: Console, *, seconds: float, error_rate: float, rate: float = 20.0
+) -> dict[str, Any]:
+    """Healthy-but-noisy traffic for `seconds`; every problem that opens is a false one."""
+    options = DemoOptions(live=False, plot=False, rate=rate, fault_rate=error_rate)
+    scenario = Scenario(options, Console(file=io.StringIO()))
+    ep = scenario.stack.endpoints
+    seen: set[str] = set()
+    samples = 0
+    try:
+        async with (
+            httpx.AsyncClient(timeout=5.0) as plain,
+            httpx.AsyncClient(
+                base_url=ep.platform, headers={"Authorization": ep.admin_token}, timeout=5.0
+            ) as admin,
+        ):
+            platform = Platform(admin)
+            await scenario.bring_up(plain, platform)
+            r = await plain.post(f"{ep.website}/_fault", json={"rate": error_rate})
+            r.raise_for_status()
+            async with httpx.AsyncClient(timeout=2.0) as load:
+                gen = LoadGenerator(ep.website + "/", load, rate=rate, duration=seconds)
+                task = asyncio.create_task(gen.run())
+                started = time.monotonic()
+                while not task.done():
+                    await asyncio.wait({task}, timeout=2.0)
+                    scenario.stack.check_alive()
+                    for p in await platform.problems():
+                        if is_ours(p):
+                            seen.add(problem_id(p))
+                    console.print(
+                        f"  baseline {time.monotonic() - started:6.0f}/{seconds:.0f} s, "
+                        f"{len(gen.samples)} requests, {len(seen)} problems",
+                        end="\r",
+                    )
+                samples = len(task.result())
+    finally:
+        scenario.stack.stop()
+    console.print()
+    return {
+        "seconds": seconds,
+        "error_rate": error_rate,
+        "requests": samples,
+        "false_problems": len(seen),
+        "problem_ids": sorted(seen),
+    }
+
+
+async def run_bench(
+    console: Console,
+    *,
+    runs: int,
+    baseline_seconds: float,
+    baseline_error_rate: float,
+    out: Path | None = None,
+) -> bool:
+    reports: list[dict[str, Any]] = []
+    for i in range(max(1, min(runs, 1000))):
+        scenario = Scenario(DemoOptions(live=False, plot=False), Console(file=io.StringIO()))
+        report = (await scenario.run()).as_dict()
+        reports.append(report)
+        console.print(
+            f"run {i + 1}/{runs}: ok={report['ok']} "
+            + " ".join(f"{step}={report.get(step)}" for step, _ in STEPS)
+            + (f" error={report['error']}" if report.get("error") else "")
+        )
+    stats = phase_stats(reports)
+    table = Table(title=f"Seconds from fault onset over {len(reports)} runs", header_style="bold")
+    for column in ("phase", "reached", "median", "p95", "max"):
+        table.add_column(column, justify="right" if column != "phase" else "left")
+    for step, label in STEPS:
+        s = stats[step]
+        table.add_row(
+            label, f"{s['reached']}/{len(reports)}", str(s["median"]), str(s["p95"]), str(s["max"])
+        )
+    console.print(table)
+    result: dict[str, Any] = {
+        "runs": len(reports),
+        "ok_runs": sum(1 for r in reports if r["ok"]),
+        "phases": stats,
+        "goal": {
+            "first_cdn_response": {"median": GOAL_MEDIAN, "p95": GOAL_P95},
+            "false_problems": 0,
+        },
+    }
+    if baseline_seconds > 0:
+        base = await baseline(console, seconds=baseline_seconds, error_rate=baseline_error_rate)
+        result["baseline"] = base
+        console.print(
+            f"baseline: {base['seconds']:.0f} s at {base['error_rate']:.0%} random errors, "
+            f"{base['requests']} requests → {base['false_problems']} false problems"
+        )
+    cdn = stats["first_cdn_response"]
+    met = (
+        result["ok_runs"] == len(reports)
+        and cdn["median"] is not None
+        and float(cdn["median"]) <= GOAL_MEDIAN
+        and float(cdn["p95"] or 0.0) <= GOAL_P95
+        and result.get("baseline", {}).get("false_problems", 0) == 0
+    )
+    result["goal_met"] = met
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**result, "reports": reports}, indent=2))
+    console.print("[green]goal met[/green]" if met else "[red]goal not met[/red]")
+    return met
