@@ -182,6 +182,7 @@ def compile_strategy(
         str(parameters.get("groupId") or feature),
         parameters.get("stickiness"),
         rng,
+        overridable=False,
     )
     if rule is _always and not checks:
         reason = "STATIC"

@@ -1,6 +1,6 @@
 """Variants: weighted, sticky choices among a flag's (or a strategy's) variants.
 
-An override (a context field whose value is listed on a variant) wins outright. Otherwise the
+An override (a context field whose value is listed on a feature variant) wins outright. Otherwise the
 stickiness value is hashed with the group id (the feature name for feature variants, the
 strategy's ``groupId`` for strategy variants) with seed 86028157 into ``1..total_weight`` and
 the first variant whose cumulative weight reaches that bucket is chosen. The server has already
@@ -84,8 +84,13 @@ def compile_variants(
     group: str,
     stickiness: str | None,
     rng: random.Random,
+    *,
+    overridable: bool = True,
 ) -> VariantSet | None:
-    """The variant set, or None when there is nothing to choose (no positive weight)."""
+    """The variant set, or None when there is nothing to choose (no positive weight).
+
+    Overrides exist on feature variants only; strategy variants ignore them, as Unleash does.
+    """
     defined = [d for d in definitions or () if isinstance(d, Mapping) and d.get("name")]
     if not defined:
         return None
@@ -105,7 +110,7 @@ def compile_variants(
             result["payload"] = dict(payload)
         variant = Variant(result["name"], upper, result)
         variants.append(variant)
-        for override in definition.get("overrides") or ():
+        for override in definition.get("overrides") or () if overridable else ():
             name = override.get("contextName")
             if isinstance(name, str):
                 values = frozenset(str(v) for v in override.get("values") or ())
