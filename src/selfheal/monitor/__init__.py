@@ -1,8 +1,17 @@
-"""The monitor bounded context."""
+"""The monitor bounded context: sources, SLIs, detectors, problems, comments, intake."""
 
 from __future__ import annotations
 
 from selfheal.monitor.component import MonitorComponent
-from selfheal.monitor.config import MonitorSettings
+from selfheal.monitor.config import MonitorSettings, WebhookSettings
+from selfheal.monitor.problems import Comment, Problem
+from selfheal.monitor.service import MonitorService
 
-__all__ = ["MonitorComponent", "MonitorSettings"]
+__all__ = [
+    "Comment",
+    "MonitorComponent",
+    "MonitorService",
+    "MonitorSettings",
+    "Problem",
+    "WebhookSettings",
+]

@@ -1,0 +1,204 @@
+"""Problems, their comments and notification deliveries: domain objects and store seams.
+
+A problem has three names, as in Dynatrace: `id` (the v2 API id), `display_id` ("P-42") and
+`pid` (the numeric id Keptn keys on). `occurrence` counts reopenings; with the transition it
+makes every notification's id deterministic, so a transition notifies exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+OPEN = "OPEN"
+RESOLVED = "RESOLVED"
+CLOSED = "CLOSED"
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: str
+    problem_id: str
+    message: str
+    context: str
+    author: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    id: str
+    pid: str
+    display_id: str
+    title: str
+    service: str
+    impacted_entity: str
+    severity: str
+    status: str
+    start: float
+    end: float | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    source: str = "selfheal"
+    external_key: str | None = None
+    occurrence: int = 1
+    updated: float = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == OPEN
+
+    def with_(self, **changes: Any) -> Problem:
+        return replace(self, **changes)
+
+    @property
+    def tag_string(self) -> str:
+        """Dynatrace's `Tags`: "key:value, key:value"."""
+        return ", ".join(f"{k}:{v}" if v else k for k, v in self.tags.items())
+
+
+def new_problem(
+    *,
+    title: str,
+    service: str,
+    impacted_entity: str | None = None,
+    severity: str,
+    start: float,
+    tags: dict[str, str],
+    evidence: list[dict[str, Any]],
+    source: str = "selfheal",
+    external_key: str | None = None,
+    pid: str | None = None,
+) -> Problem:
+    """A new OPEN problem; the store fills in `display_id` from its own sequence."""
+    pid = pid or str(uuid.uuid4().int % 10**18)
+    return Problem(
+        id=f"{pid}_{int(start * 1000)}V2",
+        pid=pid,
+        display_id="",
+        title=title,
+        service=service,
+        impacted_entity=impacted_entity or service,
+        severity=severity,
+        status=OPEN,
+        start=start,
+        tags=dict(tags),
+        evidence=list(evidence),
+        source=source,
+        external_key=external_key,
+        updated=start,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemQuery:
+    status: str | None = None
+    service: str | None = None
+    since: float | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One notification to one webhook; `key` is unique per (webhook, notification)."""
+
+    key: str
+    problem_id: str
+    transition: str
+    url: str
+    status: str = "pending"
+    attempts: int = 0
+    response_code: int | None = None
+    error: str | None = None
+    created: float = 0.0
+    updated: float = 0.0
+
+
+class ProblemStore(Protocol):
+    async def create(self, problem: Problem) -> Problem: ...
+
+    async def save(self, problem: Problem) -> None: ...
+
+    async def get(self, key: str) -> Problem | None:
+        """By id, display id, PID or external key."""
+        ...
+
+    async def find(self, query: ProblemQuery) -> tuple[list[Problem], int]: ...
+
+
+class CommentStore(Protocol):
+    async def add_comment(self, comment: Comment) -> None: ...
+
+    async def comments(self, problem_id: str) -> list[Comment]: ...
+
+
+class DeliveryLog(Protocol):
+    async def record(self, delivery: Delivery) -> bool:
+        """False if this key was recorded before (the notification was already sent)."""
+        ...
+
+    async def update(self, delivery: Delivery) -> None: ...
+
+    async def deliveries(
+        self, problem_id: str | None = None, limit: int = 100
+    ) -> list[Delivery]: ...
+
+
+def matches(problem: Problem, query: ProblemQuery) -> bool:
+    return (
+        (query.status is None or problem.status == query.status)
+        and (query.service is None or problem.service == query.service)
+        and (query.since is None or (problem.end or problem.updated) >= query.since)
+    )
+
+
+class MemoryProblemStore:
+    """Problems, comments and deliveries in dicts (a test double and a DB-less store)."""
+
+    def __init__(self) -> None:
+        self._problems: dict[str, Problem] = {}
+        self._comments: list[Comment] = []
+        self._deliveries: dict[str, Delivery] = {}
+
+    async def create(self, problem: Problem) -> Problem:
+        created = problem.with_(display_id=f"P-{len(self._problems) + 1}")
+        self._problems[created.id] = created
+        return created
+
+    async def save(self, problem: Problem) -> None:
+        self._problems[problem.id] = problem
+
+    async def get(self, key: str) -> Problem | None:
+        for p in self._problems.values():
+            if key in (p.id, p.display_id, p.pid, p.external_key):
+                return p
+        return None
+
+    async def find(self, query: ProblemQuery) -> tuple[list[Problem], int]:
+        found = sorted(
+            (p for p in self._problems.values() if matches(p, query)),
+            key=lambda p: p.start,
+            reverse=True,
+        )
+        return found[query.offset : query.offset + query.limit], len(found)
+
+    async def add_comment(self, comment: Comment) -> None:
+        self._comments.append(comment)
+
+    async def comments(self, problem_id: str) -> list[Comment]:
+        return [c for c in self._comments if c.problem_id == problem_id]
+
+    async def record(self, delivery: Delivery) -> bool:
+        if delivery.key in self._deliveries:
+            return False
+        self._deliveries[delivery.key] = delivery
+        return True
+
+    async def update(self, delivery: Delivery) -> None:
+        self._deliveries[delivery.key] = delivery
+
+    async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
+        found = [d for d in self._deliveries.values() if problem_id in (None, d.problem_id)]
+        return sorted(found, key=lambda d: d.created, reverse=True)[:limit]

@@ -1,0 +1,278 @@
+"""`MonitorService`: the monitor's public face for HTTP, the CLI and other contexts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from selfheal.core import Clock, InvalidInput, new_id
+from selfheal.monitor.errors import ProblemNotFound, ServiceNotFound
+from selfheal.monitor.intake import ExternalAlert
+from selfheal.monitor.leaders import LeaderElection
+from selfheal.monitor.notifications import OPEN_T, RESOLVED_T, Notifier
+from selfheal.monitor.problems import (
+    CLOSED,
+    OPEN,
+    RESOLVED,
+    Comment,
+    CommentStore,
+    Delivery,
+    DeliveryLog,
+    Problem,
+    ProblemQuery,
+    ProblemStore,
+    new_problem,
+)
+from selfheal.monitor.services import ServiceSpec, parse_service
+from selfheal.monitor.slis import Window
+from selfheal.monitor.sources import Fetcher
+from selfheal.monitor.tracking import ProblemTracker
+from selfheal.monitor.watchers import Watcher
+
+log = logging.getLogger(__name__)
+SLI_NAMES = (
+    "failure_rate",
+    "response_time_p50",
+    "response_time_p95",
+    "response_time_p99",
+    "throughput",
+    "problem_open",
+)
+MAX_COMMENT = 10_000
+
+
+class MonitorService:
+    def __init__(
+        self,
+        *,
+        store: ProblemStore,
+        comments: CommentStore,
+        deliveries: DeliveryLog,
+        notifier: Notifier,
+        fetcher: Fetcher,
+        leader: LeaderElection,
+        clock: Clock,
+        sensitivity: str = "medium",
+        timeout: float = 2.0,
+        max_points: int = 4000,
+        hold_seconds: float = 60.0,
+        reopen_seconds: float = 300.0,
+    ) -> None:
+        self.store = store
+        self._comments = comments
+        self._deliveries = deliveries
+        self.notifier = notifier
+        self.fetcher = fetcher
+        self.leader = leader
+        self.clock = clock
+        self.sensitivity = sensitivity
+        self.timeout = timeout
+        self.max_points = max_points
+        self.tracker = ProblemTracker(
+            store, notifier, hold_seconds=hold_seconds, reopen_seconds=reopen_seconds
+        )
+        self.watchers: dict[str, Watcher] = {}
+        self.raw: dict[str, dict[str, Any]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # services ---------------------------------------------------------------------------
+    def apply(self, raw_services: list[dict[str, Any]]) -> list[ServiceSpec]:
+        """Validate every declaration first, then add or replace them all (never half)."""
+        specs = [parse_service(r, f"services[{i}]") for i, r in enumerate(raw_services)]
+        for spec, raw in zip(specs, raw_services, strict=True):
+            self.register(spec, raw)
+        return specs
+
+    def register(self, spec: ServiceSpec, raw: dict[str, Any] | None = None) -> Watcher:
+        old = self.watchers.get(spec.name)
+        watcher = Watcher(
+            spec,
+            self.fetcher,
+            self.tracker,
+            sensitivity=self.sensitivity,
+            timeout=self.timeout,
+            max_points=self.max_points,
+        )
+        if old is not None and old.spec.source == spec.source:
+            watcher.series = old.series
+        self.watchers[spec.name] = watcher
+        self.raw[spec.name] = raw or {}
+        return watcher
+
+    def remove(self, name: str) -> None:
+        if self.watchers.pop(name, None) is None:
+            raise ServiceNotFound(f"no monitored service {name!r}")
+        self.raw.pop(name, None)
+
+    def watcher(self, name: str) -> Watcher:
+        try:
+            return self.watchers[name]
+        except KeyError:
+            raise ServiceNotFound(f"no monitored service {name!r}") from None
+
+    def status(self) -> list[dict[str, Any]]:
+        return [w.describe() for w in self.watchers.values()]
+
+    async def tick(self, name: str | None = None) -> None:
+        """One scrape-and-detect step now, for one service or all (if we lead them)."""
+        for service in [name] if name else list(self.watchers):
+            watcher = self.watcher(service)
+            if not await self.leader.acquire(service):
+                continue
+            lock = self._locks.setdefault(service, asyncio.Lock())
+            async with lock:
+                await watcher.tick(self.clock.now())
+
+    # problems ---------------------------------------------------------------------------
+    async def get_problem(self, problem_id: str) -> Problem:
+        problem = await self.store.get(problem_id)
+        if problem is None:
+            raise ProblemNotFound(f"no problem {problem_id!r}")
+        return problem
+
+    async def list_problems(
+        self,
+        *,
+        status: str | None = None,
+        service: str | None = None,
+        since: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Problem], int]:
+        if status is not None and status not in (OPEN, RESOLVED, CLOSED):
+            raise InvalidInput("must be OPEN, RESOLVED or CLOSED", field="status")
+        if not 1 <= limit <= 500:
+            raise InvalidInput("must be between 1 and 500", field="pageSize")
+        return await self.store.find(ProblemQuery(status, service, since, limit, max(0, offset)))
+
+    async def add_comment(
+        self, problem_id: str, message: str, *, context: str = "selfheal", author: str = "selfheal"
+    ) -> Comment:
+        if not isinstance(message, str) or not message.strip():
+            raise InvalidInput("a comment needs a message", field="message")
+        if len(message) > MAX_COMMENT:
+            raise InvalidInput(f"at most {MAX_COMMENT} characters", field="message")
+        problem = await self.get_problem(problem_id)
+        comment = Comment(
+            new_id(),
+            problem.id,
+            message,
+            context or "selfheal",
+            author or "selfheal",
+            self.clock.now(),
+        )
+        await self._comments.add_comment(comment)
+        return comment
+
+    async def comments(self, problem_id: str) -> list[Comment]:
+        problem = await self.get_problem(problem_id)
+        return await self._comments.comments(problem.id)
+
+    async def close_problem(
+        self, problem_id: str, *, message: str | None = None, author: str = "selfheal"
+    ) -> Problem:
+        """Manual close: RESOLVED notification, and no reopen for this problem."""
+        problem = await self.get_problem(problem_id)
+        if problem.status != OPEN:
+            return problem
+        now = self.clock.now()
+        closed = problem.with_(status=CLOSED, end=now, updated=now)
+        await self.store.save(closed)
+        self.tracker.forget(closed)
+        if message:
+            await self.add_comment(closed.id, message, context="close", author=author)
+        await self.notifier.notify(closed, RESOLVED_T)
+        return closed
+
+    async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
+        if problem_id is not None:
+            problem_id = (await self.get_problem(problem_id)).id
+        return await self._deliveries.deliveries(problem_id, limit)
+
+    # intake -----------------------------------------------------------------------------
+    async def ingest(self, alerts: list[ExternalAlert]) -> list[dict[str, str]]:
+        """Open or resolve problems from another monitor; re-sent alerts change nothing."""
+        results: list[dict[str, str]] = []
+        for alert in alerts:
+            existing = await self.store.get(alert.key)
+            if alert.firing:
+                if existing is not None:
+                    results.append(
+                        {"key": alert.key, "action": "duplicate", "problemId": existing.id}
+                    )
+                    continue
+                problem = await self.store.create(
+                    new_problem(
+                        title=alert.title,
+                        service=alert.service,
+                        severity=alert.severity,
+                        start=self.clock.now(),
+                        tags=alert.tags,
+                        evidence=[
+                            {"detector": alert.source, "time": alert.start, **alert.evidence}
+                        ],
+                        source=alert.source,
+                        external_key=alert.key,
+                        pid=alert.pid,
+                    )
+                )
+                await self.notifier.notify(problem, OPEN_T)
+                results.append({"key": alert.key, "action": "opened", "problemId": problem.id})
+            elif existing is not None and existing.status == OPEN:
+                now = self.clock.now()
+                resolved = existing.with_(status=RESOLVED, end=now, updated=now)
+                await self.store.save(resolved)
+                await self.notifier.notify(resolved, RESOLVED_T)
+                results.append({"key": alert.key, "action": "resolved", "problemId": resolved.id})
+            else:
+                results.append(
+                    {
+                        "key": alert.key,
+                        "action": "ignored",
+                        "problemId": existing.id if existing else "",
+                    }
+                )
+        return results
+
+    # SLIs -------------------------------------------------------------------------------
+    def find_service(self, scope_tags: dict[str, str]) -> Watcher | None:
+        wanted = dict(scope_tags)
+        for short in ("project", "stage", "service"):
+            if short in wanted:
+                wanted.setdefault(f"keptn_{short}", wanted.pop(short))
+        for watcher in self.watchers.values():
+            tags = {**watcher.spec.tags, "name": watcher.spec.name}
+            if all(tags.get(k) == v for k, v in wanted.items()):
+                return watcher
+        return None
+
+    def window(self, name: str, start: float, end: float) -> Window | None:
+        return self.watcher(name).series.between(start, end)
+
+    async def sli(
+        self, scope_tags: dict[str, str], name: str, start: float, end: float
+    ) -> float | None:
+        """`failure_rate` in percent (0..100), `response_time_pNN` in ms, `throughput` in
+        req/s, `problem_open` 1/0; None when the service or the data is unknown."""
+        if name not in SLI_NAMES:
+            return None
+        watcher = self.find_service(scope_tags)
+        if watcher is None:
+            return None
+        if name == "problem_open":
+            problems, _ = await self.store.find(ProblemQuery(service=watcher.spec.name, limit=500))
+            return (
+                1.0
+                if any(p.start <= end and (p.end is None or p.end > end) for p in problems)
+                else 0.0
+            )
+        w = watcher.series.between(start, end)
+        if w is None:
+            return None
+        if name == "failure_rate":
+            return None if w.failure_rate is None else w.failure_rate * 100
+        if name == "throughput":
+            return w.throughput
+        q = w.quantile(int(name.rsplit("_p", 1)[1]) / 100)
+        return None if q is None else q * 1000

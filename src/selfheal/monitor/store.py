@@ -1,0 +1,243 @@
+"""The monitor's tables (SQLAlchemy Core) and the SQL implementation of its store seams."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from selfheal.monitor.problems import Comment, Delivery, Problem, ProblemQuery
+from selfheal.storage import Database
+
+metadata = sa.MetaData()
+problems_table = sa.Table(
+    "monitor_problems",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(64)),
+    sa.Column("pid", sa.String(64)),
+    sa.Column("display_id", sa.String(64)),
+    sa.Column("title", sa.String(512)),
+    sa.Column("service", sa.String(255)),
+    sa.Column("impacted_entity", sa.String(512)),
+    sa.Column("severity", sa.String(64)),
+    sa.Column("status", sa.String(16)),
+    sa.Column("start", sa.Float),
+    sa.Column("end", sa.Float),
+    sa.Column("tags", sa.Text),
+    sa.Column("evidence", sa.Text),
+    sa.Column("source", sa.String(64)),
+    sa.Column("external_key", sa.String(512)),
+    sa.Column("occurrence", sa.Integer),
+    sa.Column("updated", sa.Float),
+)
+comments_table = sa.Table(
+    "monitor_comments",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(64)),
+    sa.Column("problem_id", sa.String(64)),
+    sa.Column("message", sa.Text),
+    sa.Column("context", sa.String(255)),
+    sa.Column("author", sa.String(255)),
+    sa.Column("created", sa.Float),
+)
+deliveries_table = sa.Table(
+    "monitor_deliveries",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("problem_id", sa.String(64)),
+    sa.Column("transition", sa.String(32)),
+    sa.Column("url", sa.String(2048)),
+    sa.Column("status", sa.String(16)),
+    sa.Column("attempts", sa.Integer),
+    sa.Column("response_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("created", sa.Float),
+    sa.Column("updated", sa.Float),
+)
+services_table = sa.Table(
+    "monitor_services",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("spec", sa.Text),
+    sa.Column("updated", sa.Float),
+)
+_DELIVERY_FIELDS = tuple(c.name for c in deliveries_table.columns)
+
+
+def _row(p: Problem) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "pid": p.pid,
+        "display_id": p.display_id,
+        "title": p.title,
+        "service": p.service,
+        "impacted_entity": p.impacted_entity,
+        "severity": p.severity,
+        "status": p.status,
+        "start": p.start,
+        "end": p.end,
+        "tags": json.dumps(p.tags),
+        "evidence": json.dumps(p.evidence),
+        "source": p.source,
+        "external_key": p.external_key,
+        "occurrence": p.occurrence,
+        "updated": p.updated,
+    }
+
+
+def _problem(r: Any) -> Problem:
+    return Problem(
+        id=r.id,
+        pid=r.pid,
+        display_id=r.display_id,
+        title=r.title,
+        service=r.service,
+        impacted_entity=r.impacted_entity,
+        severity=r.severity,
+        status=r.status,
+        start=r.start,
+        end=r.end,
+        tags=json.loads(r.tags),
+        evidence=json.loads(r.evidence),
+        source=r.source,
+        external_key=r.external_key,
+        occurrence=r.occurrence,
+        updated=r.updated,
+    )
+
+
+def _delivery(r: Any) -> Delivery:
+    return Delivery(
+        key=r.key,
+        problem_id=r.problem_id,
+        transition=r.transition,
+        url=r.url,
+        status=r.status,
+        attempts=r.attempts,
+        response_code=r.response_code,
+        error=r.error,
+        created=r.created,
+        updated=r.updated,
+    )
+
+
+class SqlProblemStore:
+    """Problems, comments, deliveries and API-declared services in SQLite or PostgreSQL."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(self, problem: Problem) -> Problem:
+        t = problems_table
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(t.insert().values(**_row(problem)))
+            seq = result.inserted_primary_key[0] if result.inserted_primary_key else None
+            display = f"P-{seq}"
+            await conn.execute(t.update().where(t.c.id == problem.id).values(display_id=display))
+        return problem.with_(display_id=display)
+
+    async def save(self, problem: Problem) -> None:
+        t = problems_table
+        async with self._db.engine.begin() as conn:
+            await conn.execute(t.update().where(t.c.id == problem.id).values(**_row(problem)))
+
+    async def get(self, key: str) -> Problem | None:
+        t = problems_table
+        stmt = sa.select(t).where(
+            sa.or_(t.c.id == key, t.c.display_id == key, t.c.pid == key, t.c.external_key == key)
+        )
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(stmt.limit(1))).first()
+        return _problem(row) if row else None
+
+    async def find(self, query: ProblemQuery) -> tuple[list[Problem], int]:
+        t = problems_table
+        conds: list[Any] = []
+        if query.status:
+            conds.append(t.c.status == query.status)
+        if query.service:
+            conds.append(t.c.service == query.service)
+        if query.since is not None:
+            conds.append(sa.func.coalesce(t.c.end, t.c.updated) >= query.since)
+        where = sa.and_(sa.true(), *conds)
+        stmt = (
+            sa.select(t)
+            .where(where)
+            .order_by(t.c.start.desc(), t.c.seq.desc())
+            .offset(query.offset)
+            .limit(query.limit)
+        )
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+            total = (
+                await conn.execute(sa.select(sa.func.count()).select_from(t).where(where))
+            ).scalar_one()
+        return [_problem(r) for r in rows], int(total)
+
+    async def add_comment(self, comment: Comment) -> None:
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                comments_table.insert().values(
+                    id=comment.id,
+                    problem_id=comment.problem_id,
+                    message=comment.message,
+                    context=comment.context,
+                    author=comment.author,
+                    created=comment.created,
+                )
+            )
+
+    async def comments(self, problem_id: str) -> list[Comment]:
+        t = comments_table
+        stmt = sa.select(t).where(t.c.problem_id == problem_id).order_by(t.c.seq)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            Comment(r.id, r.problem_id, r.message, r.context, r.author, r.created) for r in rows
+        ]
+
+    async def record(self, delivery: Delivery) -> bool:
+        values = {k: getattr(delivery, k) for k in _DELIVERY_FIELDS}
+        try:
+            async with self._db.engine.begin() as conn:
+                await conn.execute(deliveries_table.insert().values(**values))
+        except IntegrityError:
+            return False
+        return True
+
+    async def update(self, delivery: Delivery) -> None:
+        t = deliveries_table
+        values = {k: getattr(delivery, k) for k in _DELIVERY_FIELDS if k != "key"}
+        async with self._db.engine.begin() as conn:
+            await conn.execute(t.update().where(t.c.key == delivery.key).values(**values))
+
+    async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
+        t = deliveries_table
+        stmt = sa.select(t).order_by(t.c.created.desc()).limit(limit)
+        if problem_id is not None:
+            stmt = stmt.where(t.c.problem_id == problem_id)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_delivery(r) for r in rows]
+
+    async def save_service(self, name: str, spec: dict[str, Any], now: float) -> None:
+        t = services_table
+        async with self._db.engine.begin() as conn:
+            await conn.execute(t.delete().where(t.c.name == name))
+            await conn.execute(t.insert().values(name=name, spec=json.dumps(spec), updated=now))
+
+    async def delete_service(self, name: str) -> bool:
+        t = services_table
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(t.delete().where(t.c.name == name))
+        return bool(result.rowcount)
+
+    async def services(self) -> list[dict[str, Any]]:
+        t = services_table
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(t.c.spec).order_by(t.c.name))).all()
+        return [json.loads(r.spec) for r in rows]
