@@ -62,6 +62,7 @@ def demo(
         return
     from rich.console import Console
 
+    from selfheal.demo.report import Report
     from selfheal.demo.scenario import DemoOptions, Scenario
 
     console = Console(stderr=json_out)
@@ -77,12 +78,15 @@ def demo(
         keep_running=keep_running,
         live=console.is_terminal,
     )
-    scenario = Scenario(options, console)
+
+    def closed(report: Report) -> None:
+        scenario.print_summary()
+        if json_out:
+            sys.stdout.write(report.json_line() + "\n")
+            sys.stdout.flush()
+
+    scenario = Scenario(options, console, on_closed=closed)
     report = run_cancellable(scenario.run())
-    scenario.print_summary()
-    if json_out:
-        sys.stdout.write(report.json_line() + "\n")
-        sys.stdout.flush()
     raise typer.Exit(0 if report.ok else 1)
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -65,9 +66,17 @@ def monitor_spec(website: str) -> dict[str, Any]:
 
 
 class Scenario:
-    def __init__(self, options: DemoOptions, console: Console) -> None:
+    def __init__(
+        self,
+        options: DemoOptions,
+        console: Console,
+        *,
+        on_closed: Callable[[Report], None] | None = None,
+    ) -> None:
+        """`on_closed` runs once the loop is verified, before `--keep-running` waits."""
         self.options = options
         self.console = console
+        self.on_closed = on_closed
         data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="selfheal-demo-"))
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
@@ -86,7 +95,7 @@ class Scenario:
     def say(self, message: str) -> None:
         self.state.steps.append(message)
         if not self.options.live:
-            self.console.print(message)
+            self.console.print(message, soft_wrap=True, markup=False, highlight=False)
 
     async def run(self) -> Report:
         report = self.report
@@ -113,35 +122,51 @@ class Scenario:
                     base_url=ep.platform, headers={"Authorization": ep.admin_token}, timeout=5.0
                 ) as admin,
             ):
-                live = Live(
-                    render(self.state), console=self.console, refresh_per_second=4, transient=False
-                )
-                with live if self.options.live else contextlib.nullcontext():
-                    refresher = (
-                        asyncio.create_task(self._refresh(live)) if self.options.live else None
-                    )
-                    try:
-                        await self._loop(plain, Platform(admin))
-                    finally:
-                        if refresher is not None:
-                            refresher.cancel()
-                            with contextlib.suppress(asyncio.CancelledError):
-                                await refresher
-                        if self.options.live:
-                            live.update(render(self.state))
+                try:
+                    await self._live_loop(plain, Platform(admin))
+                except Exception as exc:
+                    report.error = f"{type(exc).__name__}: {exc}"
+                if self.options.keep_running:
+                    report.settings["admin_token"] = ep.admin_token
+                    report.settings["admin_password"] = self.stack.admin_password
+                self._finish()
+                if self.on_closed is not None:
+                    self.on_closed(report)
                 if self.options.keep_running and report.error is None:
                     await self._keep_running()
-        except (Exception, asyncio.CancelledError) as exc:
-            report.error = f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        except asyncio.CancelledError:
+            report.error = report.error or "interrupted"
+            raise
         finally:
             self.stack.stop()
-            report.finished_at = time.time()
-            report_dir = self.options.report_dir or self.data_dir / "report"
-            with contextlib.suppress(OSError):
-                report.write(report_dir, plot=self.options.plot)
+            if not report.files:
+                self._finish()
         return report
+
+    def _finish(self) -> None:
+        report = self.report
+        report.finished_at = time.time()
+        report_dir = self.options.report_dir or self.data_dir / "report"
+        try:
+            report.write(report_dir, plot=self.options.plot)
+        except OSError as exc:
+            self.console.print(f"could not write the report: {exc}", markup=False)
+
+    async def _live_loop(self, plain: httpx.AsyncClient, platform: Platform) -> None:
+        if not self.options.live:
+            await self._loop(plain, platform)
+            return
+        with Live(
+            render(self.state), console=self.console, refresh_per_second=4, transient=False
+        ) as live:
+            refresher = asyncio.create_task(self._refresh(live))
+            try:
+                await self._loop(plain, platform)
+            finally:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
+                live.update(render(self.state))
 
     async def _refresh(self, live: Live) -> None:
         for _ in range(100_000):
@@ -227,8 +252,9 @@ class Scenario:
     async def _keep_running(self) -> None:
         self.console.print("\nEverything is still running (Ctrl-C stops it):")
         for name, url in self.report.urls.items():
-            self.console.print(f"  {name:10} {url}")
-        self.console.print(f"  admin token {self.stack.endpoints.admin_token}")
+            self.console.print(f"  {name:10} {url}", soft_wrap=True, highlight=False)
+        self.console.print(f"  admin token {self.stack.endpoints.admin_token}", soft_wrap=True)
+        self.console.print(f"  UI login    admin / {self.stack.admin_password}", soft_wrap=True)
         for _ in range(24 * 3600):
             self.stack.check_alive()
             await asyncio.sleep(1.0)

@@ -74,6 +74,7 @@ class Stack:
             admin_token=f"*:*.{token}",
             client_token=f"default:production.{secrets.token_hex(12)}",
         )
+        self.admin_password = secrets.token_urlsafe(12)
         self.children: dict[str, Child] = {}
 
     def _port(self, url: str) -> str:
@@ -87,6 +88,7 @@ class Stack:
             "SELFHEAL_PORT": self._port(self.endpoints.platform),
             "SELFHEAL_INIT_ADMIN_API_TOKENS": self.endpoints.admin_token,
             "SELFHEAL_INIT_BACKEND_API_TOKENS": self.endpoints.client_token,
+            "SELFHEAL_ADMIN_PASSWORD": self.admin_password,
             "SELFHEAL_MONITOR__HOLD_SECONDS": str(self.options.hold_seconds),
             **self.options.platform_env,
         }
