@@ -50,10 +50,8 @@ def test_demo_closes_the_loop_and_cleans_up(tmp_path: Path) -> None:
             ours = [p for p in problems if p["problemId"] == report["problem"]["problemId"]]
             assert ours and ours[0]["status"] in ("CLOSED", "RESOLVED")
             comments = api.get(f"/api/v2/problems/{ours[0]['problemId']}/comments").json()
-            assert any(
-                "Keptn" in c["message"] or "featuretoggle" in c["message"]
-                for c in comments["comments"]
-            )
+            texts = [c.get("content") or c.get("message") or "" for c in comments["comments"]]
+            assert any("Keptn" in t or "featuretoggle" in t for t in texts), texts
 
             states = api.get("/api/controlPlane/v1/sequence/website").json()["states"]
             assert any(s.get("outcome") == "remediated" for s in states)
