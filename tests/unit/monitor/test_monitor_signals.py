@@ -15,7 +15,12 @@ from selfheal.monitor.sources import Sample, sample_from_exposition
 SPEC = parse_service(
     {
         "name": "web",
-        "source": {"scrape": {"url": "http://127.0.0.1:1/metrics", "latency": "http_request_duration_seconds"}},
+        "source": {
+            "scrape": {
+                "url": "http://127.0.0.1:1/metrics",
+                "latency": "http_request_duration_seconds",
+            }
+        },
     }
 )
 
@@ -70,7 +75,9 @@ def test_monitor_binomial_tail_matches_exact_sum() -> None:
     assert binomial_tail(0, 10, 0.5) == 1.0
 
 
-def _feed(series: SliSeries, det: FailureRateDetector, t0: int, seconds: int, errors_per_s: list[int]) -> float | None:
+def _feed(
+    series: SliSeries, det: FailureRateDetector, t0: int, seconds: int, errors_per_s: list[int]
+) -> float | None:
     last = series._points[-1] if len(series) else None
     req = last.requests if last else 0.0
     err = last.errors if last else 0.0
