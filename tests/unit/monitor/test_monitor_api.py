@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from selfheal.bootstrap import Container, build
 from selfheal.bus import MemoryBus
@@ -15,8 +16,6 @@ from selfheal.monitor.notifications import RecordingSender
 from selfheal.monitor.sources import MemoryFetcher
 from selfheal.runtime import Principal
 from selfheal.settings import Settings
-from fastapi import FastAPI
-
 from selfheal.web import errors
 
 URL = "http://app.test/metrics"
@@ -220,7 +219,7 @@ async def test_monitor_unreachable_target_is_no_data_not_a_problem(
         await svc.tick()
     states = {s["name"]: s["state"] for s in svc.status()}
     assert states == {"ghost": "no_data", "html": "no_data"}
-    problems, total = await svc.list_problems()
+    _problems, total = await svc.list_problems()
     assert total == 0
 
 
