@@ -1,16 +1,35 @@
-"""The flags context as a component of the composition root (placeholder until it is built)."""
+"""The flags context as a component of the composition root."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from fastapi import APIRouter
+
+from selfheal.core import CloudEvent
+from selfheal.flags.access import TokenService
+from selfheal.flags.api import admin
+from selfheal.flags.api.client import ClientApi
+from selfheal.flags.api.frontend import FrontendApi
+from selfheal.flags.api.guard import Guard
+from selfheal.flags.api.ui import router as ui_router
 from selfheal.flags.config import FlagsSettings
+from selfheal.flags.metrics import UsageMetrics
+from selfheal.flags.segments import SegmentService
+from selfheal.flags.service import EVENT_PREFIX, FlagsService
+from selfheal.flags.sessions import Sessions
+from selfheal.flags.store import SqlFlagStore
+from selfheal.flags.streaming import StreamHub
+from selfheal.flags.tokens import TokenAuthenticator
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
+    from selfheal.bus import Subscription
     from selfheal.runtime import Runtime
     from selfheal.settings import Settings
+
+log = logging.getLogger(__name__)
+PREFIXES = ("", "/unleash")
 
 
 class FlagsComponent:
@@ -20,12 +39,76 @@ class FlagsComponent:
         self.runtime = runtime
         self.settings = settings
         self.root = root  # INIT_*_API_TOKENS and the admin password live at the top level
+        self.store = SqlFlagStore(runtime.database)
+        self.service = FlagsService(
+            self.store,
+            runtime.events,
+            runtime.clock,
+            projects=settings.projects,
+            environments=settings.environments,
+            default_environment=settings.default_environment,
+        )
+        self.auth = TokenAuthenticator(self.store)
+        self.sessions = Sessions(self.store, runtime.clock, hours=settings.session_hours)
+        self.segments = SegmentService(self.service)
+        self.tokens = TokenService(self.service, self.auth)
+        self.usage = UsageMetrics(
+            self.store, runtime.clock, bucket_seconds=settings.metrics_bucket_seconds
+        )
+        self.hub = StreamHub(keepalive=settings.keepalive_seconds)
+        self.service.on_snapshot(self.hub.publish)
+        self.guard = Guard(runtime, self.auth, settings.default_environment)
+        runtime.auth = self.auth
+        runtime.ui_auth = self.sessions
+        self._subscription: Subscription | None = None
 
     def routers(self) -> list[APIRouter]:
-        return []
+        api = APIRouter()
+        client = ClientApi(self.service, self.guard, self.usage, self.hub)
+        frontend = FrontendApi(self.service, self.guard)
+        for prefix in PREFIXES:
+            api.routes.extend(client.routes(prefix))
+            api.routes.extend(frontend.routes(prefix))
+            api.include_router(
+                admin.router(
+                    self.service, self.segments, self.tokens, self.usage, self.guard, prefix
+                )
+            )
+        api.include_router(
+            ui_router(self.runtime, self.service, self.tokens, self.usage, self.sessions)
+        )
+        return [api]
 
     async def start(self) -> None:
-        return None
+        password = self.root.admin_password
+        secret_key = self.root.secret_key
+        await self.sessions.start(
+            secret_key.get_secret_value() if secret_key else None,
+            self.settings.admin_user,
+            password.get_secret_value() if password else None,
+        )
+        await self.tokens.seed(
+            list(self.root.init_admin_api_tokens),
+            list(self.root.init_backend_api_tokens),
+            list(self.root.init_frontend_api_tokens),
+        )
+        await self.auth.warm()
+        await self.service.refresh()
+        self._subscription = await self.runtime.events.subscribe(EVENT_PREFIX + ">", self._on_event)
+
+    async def _on_event(self, event: CloudEvent) -> None:
+        """Another replica (or this one) changed something: catch up."""
+        data = event.payload()
+        if event.type.startswith(EVENT_PREFIX + "api-token"):
+            self.auth.invalidate()
+            if event.type.endswith("deleted"):
+                await self.auth.reset()
+        revision = data.get("revision")
+        if isinstance(revision, int):
+            await self.service.refresh(revision)
 
     async def stop(self) -> None:
-        return None
+        self.hub.close()
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None

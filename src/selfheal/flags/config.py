@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class FlagsSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     default_environment: str = "production"
+    environments: tuple[str, ...] = ("development", "production")
+    projects: tuple[str, ...] = ("default",)
+    admin_user: str = "admin"
+    session_hours: float = Field(default=12.0, gt=0)
+    keepalive_seconds: float = Field(default=15.0, gt=0)
+    metrics_bucket_seconds: int = Field(default=60, ge=1)

@@ -1,0 +1,1 @@
+"""The flags context's HTTP edge: client, admin, frontend and OFREP APIs and the UI."""

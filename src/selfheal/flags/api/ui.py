@@ -1,0 +1,300 @@
+"""The flags console: log in, list and search flags, flip them, edit strategies, see history,
+SDK metrics and tokens. Server-rendered forms; every action goes through the service."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from selfheal.core import SelfhealError
+from selfheal.flags.access import TokenService, token_view
+from selfheal.flags.engine import BUILTIN_STRATEGIES, OPERATORS
+from selfheal.flags.metrics import UsageMetrics
+from selfheal.flags.service import FlagsService
+from selfheal.flags.sessions import COOKIE, Sessions
+from selfheal.runtime import Runtime
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths, so the login page cannot be an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/flags"
+    return target
+
+
+def _back(path: str, error: SelfhealError | None = None, note: str | None = None) -> Response:
+    if error is not None:
+        path += ("&" if "?" in path else "?") + "error=" + quote(str(error))
+    elif note:
+        path += ("&" if "?" in path else "?") + "note=" + quote(note)
+    return RedirectResponse(path, status_code=303)
+
+
+def parse_parameters(text: str) -> dict[str, str]:
+    """`key=value` per line, as typed in the strategy form."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.strip():
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def strategy_from_form(form: Any) -> dict[str, Any]:
+    from selfheal.flags.errors import InvalidFlagInput
+
+    raw_constraints = str(form.get("constraints") or "").strip() or "[]"
+    try:
+        constraints = json.loads(raw_constraints)
+    except ValueError as exc:
+        raise InvalidFlagInput("constraints are not valid JSON", field="constraints") from exc
+    segments = [
+        int(s) for s in str(form.get("segments") or "").replace(",", " ").split() if s.isdigit()
+    ]
+    return {
+        "name": str(form.get("name") or ""),
+        "title": str(form.get("title") or "") or None,
+        "parameters": parse_parameters(str(form.get("parameters") or "")),
+        "constraints": constraints,
+        "segments": segments,
+        "disabled": form.get("disabled") == "on",
+    }
+
+
+def router(
+    runtime: Runtime,
+    service: FlagsService,
+    tokens: TokenService,
+    usage: UsageMetrics,
+    sessions: Sessions,
+) -> APIRouter:
+    ui = APIRouter(include_in_schema=False)
+    templates = runtime.templates
+
+    def page(request: Request, name: str, user: str, **context: Any) -> HTMLResponse:
+        context.update(
+            nav="flags",
+            user=user,
+            error=request.query_params.get("error"),
+            note=request.query_params.get("note"),
+        )
+        return templates.TemplateResponse(request, name, context)
+
+    async def login_required(request: Request) -> str | Response:
+        user = await sessions.user(request)
+        if user is None:
+            return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
+        return user
+
+    @ui.get("/")
+    async def home() -> Response:
+        return RedirectResponse("/flags", status_code=303)
+
+    @ui.get("/login")
+    async def login_form(request: Request, next: str = "/flags") -> HTMLResponse:
+        return templates.TemplateResponse(
+            request,
+            "flags/login.html",
+            {"next": _safe_next(next), "error": request.query_params.get("error"), "user": None},
+        )
+
+    @ui.post("/login")
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        target = _safe_next(str(form.get("next") or ""))
+        cookie = await sessions.login(
+            str(form.get("username") or ""), str(form.get("password") or "")
+        )
+        if cookie is None:
+            return RedirectResponse(
+                f"/login?next={quote(target)}&error=wrong+user+name+or+password", status_code=303
+            )
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", max_age=12 * 3600)
+        return response
+
+    @ui.get("/logout")
+    async def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @ui.get("/flags")
+    async def flags_page(request: Request, q: str = "") -> Response:
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        flags = await service.list_flags(search=q)
+        return page(
+            request,
+            "flags/list.html",
+            user,
+            flags=flags,
+            q=q,
+            environments=service.environments,
+            projects=service.projects,
+        )
+
+    @ui.post("/flags")
+    async def create(request: Request) -> Response:
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        form = await request.form()
+        name = str(form.get("name") or "")
+        project = str(form.get("project") or "default")
+        try:
+            await service.create_flag(
+                name,
+                project=project,
+                type=str(form.get("type") or "release"),
+                description=str(form.get("description") or "") or None,
+                actor=f"user:{user}",
+            )
+        except SelfhealError as exc:
+            return _back("/flags", exc)
+        return _back(f"/flags/{project}/{quote(name)}", note="flag created")
+
+    @ui.post("/flags/{project}/{name}/toggle")
+    async def toggle(request: Request, project: str, name: str) -> Response:
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        form = await request.form()
+        env = str(form.get("environment") or "")
+        back = _safe_next(str(form.get("back") or f"/flags/{project}/{quote(name)}"))
+        try:
+            flag = await service.get_flag(name, project)
+            await service.set_enabled(
+                name, env, not flag.env(env).enabled, project=project, actor=f"user:{user}"
+            )
+        except SelfhealError as exc:
+            return _back(back, exc)
+        return _back(back)
+
+    @ui.get("/flags/tokens")
+    async def tokens_page(request: Request) -> Response:
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        return page(
+            request,
+            "flags/tokens.html",
+            user,
+            tokens=[token_view(t) for t in await tokens.all()],
+            environments=service.environments,
+            projects=service.projects,
+            secret=None,
+        )
+
+    @ui.post("/flags/tokens")
+    async def create_token(request: Request) -> Response:
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        form = await request.form()
+        try:
+            issued = await tokens.create(
+                {
+                    "tokenName": str(form.get("tokenName") or ""),
+                    "type": str(form.get("type") or "client"),
+                    "environment": str(form.get("environment") or service.default_environment),
+                    "projects": [str(form.get("project") or "*")],
+                },
+                actor=f"user:{user}",
+            )
+        except SelfhealError as exc:
+            return _back("/flags/tokens", exc)
+        return page(
+            request,
+            "flags/tokens.html",
+            user,
+            tokens=[token_view(t) for t in await tokens.all()],
+            environments=service.environments,
+            projects=service.projects,
+            secret=issued.secret,
+        )
+
+    @ui.post("/flags/tokens/{token_id}/delete")
+    async def delete_token(request: Request, token_id: str) -> Response:
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        try:
+            await tokens.delete(token_id, actor=f"user:{user}")
+        except SelfhealError as exc:
+            return _back("/flags/tokens", exc)
+        return _back("/flags/tokens", note="token revoked")
+
+    @ui.get("/flags/{project}/{name}")
+    async def detail(request: Request, project: str, name: str) -> Response:
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        try:
+            flag = await service.get_flag(name, project, archived=True)
+        except SelfhealError as exc:
+            return _back("/flags", exc)
+        history = await service.history(name, limit=50)
+        metrics = await usage.for_flag(name)
+        peak = max([m.yes + m.no for m in metrics] or [1])
+        return page(
+            request,
+            "flags/detail.html",
+            user,
+            flag=flag,
+            environments=service.environments,
+            history=history,
+            metrics=metrics,
+            peak=peak,
+            strategies=sorted(BUILTIN_STRATEGIES),
+            operators=sorted(OPERATORS),
+            segments=sorted(service.snapshot.segments.values(), key=lambda s: s.id),
+            json=json,
+        )
+
+    @ui.post("/flags/{project}/{name}/strategies")
+    async def add_or_edit_strategy(request: Request, project: str, name: str) -> Response:
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        form = await request.form()
+        env = str(form.get("environment") or "")
+        sid = str(form.get("id") or "")
+        back = f"/flags/{project}/{quote(name)}"
+        try:
+            raw = strategy_from_form(form)
+            if form.get("delete") and sid:
+                await service.delete_strategy(name, env, sid, project=project, actor=f"user:{user}")
+                return _back(back, note="strategy removed")
+            if sid:
+                await service.update_strategy(
+                    name, env, sid, raw, project=project, actor=f"user:{user}"
+                )
+            else:
+                await service.add_strategy(name, env, raw, project=project, actor=f"user:{user}")
+        except SelfhealError as exc:
+            return _back(back, exc)
+        return _back(back, note="strategy saved")
+
+    @ui.post("/flags/{project}/{name}/archive")
+    async def archive(request: Request, project: str, name: str) -> Response:
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        form = await request.form()
+        back = f"/flags/{project}/{quote(name)}"
+        try:
+            if form.get("revive"):
+                await service.revive(name, project=project, actor=f"user:{user}")
+            else:
+                await service.archive(name, project=project, actor=f"user:{user}")
+        except SelfhealError as exc:
+            return _back(back, exc)
+        return _back(back)
+
+    return ui

@@ -1,0 +1,416 @@
+"""FlagsService: every change to flags goes through here, becomes an audit event in the
+database and a CloudEvent on the bus, and moves the snapshot SDKs are served from."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+from selfheal.core import Clock, CloudEvent, Conflict
+from selfheal.flags import validation as v
+from selfheal.flags.errors import (
+    EnvironmentNotFound,
+    FlagExists,
+    FlagNotFound,
+    InvalidFlagInput,
+    ProjectNotFound,
+    StrategyNotFound,
+)
+from selfheal.flags.model import AuditEvent, Flag, FlagEnvironment, Strategy
+from selfheal.flags.snapshot import Snapshot
+from selfheal.flags.store import Audit, SqlFlagStore
+from selfheal.runtime import EventLog
+
+log = logging.getLogger(__name__)
+EVENT_PREFIX = "selfheal.flags."
+SOURCE = "selfheal/flags"
+Listener = Callable[[Snapshot, Snapshot], Awaitable[None]]
+
+
+class FlagsService:
+    """The flags context's public service (also what the HTTP layer and the UI call)."""
+
+    def __init__(
+        self,
+        store: SqlFlagStore,
+        events: EventLog,
+        clock: Clock,
+        *,
+        projects: Iterable[str] = ("default",),
+        environments: Iterable[str] = ("development", "production"),
+        default_environment: str = "production",
+    ) -> None:
+        self.store = store
+        self.events = events
+        self.clock = clock
+        self.projects = tuple(projects)
+        self.environments = tuple(environments)
+        self.default_environment = default_environment
+        self.snapshot = Snapshot.of([], [], 0)
+        self._listeners: list[Listener] = []
+        self._lock = asyncio.Lock()
+
+    # snapshot ---------------------------------------------------------------------------
+    def on_snapshot(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def refresh(self, revision: int | None = None) -> Snapshot:
+        """Reload from the database unless the snapshot already has `revision`."""
+        async with self._lock:
+            if revision is not None and self.snapshot.revision >= revision:
+                return self.snapshot
+            flags, segments, rev = await self.store.load()
+            old = self.snapshot
+            if rev == old.revision and revision is not None:
+                return old
+            self.snapshot = Snapshot.of(flags, segments, rev)
+        for listener in self._listeners:
+            await listener(old, self.snapshot)
+        return self.snapshot
+
+    async def _publish(self, event: AuditEvent) -> None:
+        data = {**event.to_dict(), "revision": event.id}
+        await self.events.publish(
+            CloudEvent(
+                type=EVENT_PREFIX + event.type, source=SOURCE, data=data, id=f"flags-{event.id}"
+            )
+        )
+
+    async def _done(self, event: AuditEvent | None) -> None:
+        if event is None:
+            return
+        await self.refresh(event.id)
+        await self._publish(event)
+
+    async def record(self, audit: Audit) -> AuditEvent:
+        """An audit event that changes no flag (tokens, users): stored and published."""
+        event = await self.store.record(audit)
+        await self._publish(event)
+        return event
+
+    # checks -----------------------------------------------------------------------------
+    def check_project(self, project: str) -> str:
+        if project not in self.projects:
+            raise ProjectNotFound(f"no project {project!r}")
+        return project
+
+    def check_environment(self, environment: str) -> str:
+        if environment not in self.environments:
+            raise EnvironmentNotFound(f"no environment {environment!r}")
+        return environment
+
+    def audit(self, type: str, actor: str, flag: Flag | None, **kw: Any) -> Audit:
+        return Audit(
+            type=type,
+            created_by=actor,
+            created_at=self.clock.now(),
+            project=flag.project if flag else kw.pop("project", None),
+            feature=flag.name if flag else kw.pop("feature", None),
+            **kw,
+        )
+
+    # flags ------------------------------------------------------------------------------
+    async def get_flag(
+        self, name: str, project: str = "default", *, archived: bool = False
+    ) -> Flag:
+        flag = await self.store.get(project, name)
+        if flag is None or (flag.archived and not archived):
+            raise FlagNotFound(f"no flag {name!r} in project {project!r}")
+        return flag
+
+    async def list_flags(
+        self, project: str | None = None, *, archived: bool = False, search: str = ""
+    ) -> list[Flag]:
+        flags, _segments, _rev = await self.store.load()
+        needle = search.lower()
+        return sorted(
+            (
+                f
+                for f in flags
+                if f.archived == archived
+                and (project is None or f.project == project)
+                and (needle in f.name.lower() or needle in (f.description or "").lower())
+            ),
+            key=lambda f: f.name,
+        )
+
+    async def create_flag(
+        self,
+        name: str,
+        *,
+        project: str = "default",
+        type: str = "release",
+        description: str | None = None,
+        impression_data: bool = False,
+        actor: str = "admin",
+    ) -> Flag:
+        self.check_project(project)
+        flag = Flag(
+            name=v.name(name),
+            project=project,
+            type=v.flag_type(type),
+            description=description,
+            impression_data=impression_data,
+            created_at=self.clock.now(),
+            environments={e: FlagEnvironment() for e in self.environments},
+        )
+        if await self.store.flag_project(flag.name) is not None:
+            raise FlagExists(f"a flag named {flag.name!r} exists already (maybe archived)")
+
+        def change(before: Flag | None) -> tuple[Flag, Audit | None]:
+            if before is not None:
+                raise FlagExists(f"a flag named {flag.name!r} exists already")
+            return flag, self.audit("feature-created", actor, flag, data=flag.to_dict())
+
+        await self._done(await self.store.mutate(project, flag.name, change))
+        return flag
+
+    async def _change(
+        self,
+        project: str,
+        name: str,
+        fn: Callable[[Flag], Flag],
+        type: str,
+        actor: str,
+        *,
+        environment: str | None = None,
+        archived: bool = False,
+    ) -> Flag:
+        """Apply `fn` to a live (or, with `archived`, an archived) flag and audit the result."""
+        self.check_project(project)
+        result: list[Flag] = []
+
+        def change(before: Flag | None) -> tuple[Flag, Audit | None]:
+            if before is None or before.archived != archived:
+                state = "archived " if archived else ""
+                raise FlagNotFound(f"no {state}flag {name!r} in project {project!r}")
+            after = fn(before)
+            result.append(after)
+            if after == before:
+                return before, None
+            return after, self.audit(
+                type,
+                actor,
+                after,
+                environment=environment,
+                pre_data=before.to_dict(),
+                data=after.to_dict(),
+            )
+
+        await self._done(await self.store.mutate(project, name, change))
+        return result[0]
+
+    async def update_flag(
+        self, name: str, fields: dict[str, Any], *, project: str = "default", actor: str = "admin"
+    ) -> Flag:
+        """Metadata: description, type, impressionData, stale."""
+        updates: dict[str, Any] = {}
+        if "description" in fields:
+            updates["description"] = v.string(fields["description"], "description", optional=True)
+        if "type" in fields:
+            updates["type"] = v.flag_type(fields["type"])
+        if "impressionData" in fields:
+            updates["impression_data"] = v.boolean(fields["impressionData"], "impressionData")
+        if "stale" in fields:
+            updates["stale"] = v.boolean(fields["stale"], "stale")
+        return await self._change(
+            project, name, lambda f: replace(f, **updates), "feature-metadata-updated", actor
+        )
+
+    async def set_enabled(
+        self,
+        flag: str,
+        environment: str,
+        enabled: bool,
+        *,
+        project: str = "default",
+        actor: str = "system",
+    ) -> bool:
+        """Turn a flag on or off in one environment; True if that changed anything."""
+        self.check_environment(environment)
+        before = self.snapshot.flags.get(flag)
+        was = before.env(environment).enabled if before else None
+
+        def fn(f: Flag) -> Flag:
+            env = replace(f.env(environment), enabled=enabled)
+            return replace(f, environments={**f.environments, environment: env})
+
+        kind = "feature-environment-enabled" if enabled else "feature-environment-disabled"
+        after = await self._change(project, flag, fn, kind, actor, environment=environment)
+        return was != enabled if before is not None else after.env(environment).enabled == enabled
+
+    async def bulk_set_enabled(
+        self, names: list[str], environment: str, enabled: bool, *, project: str, actor: str
+    ) -> None:
+        for name in names:
+            await self.get_flag(name, project)
+        for name in names:
+            await self.set_enabled(name, environment, enabled, project=project, actor=actor)
+
+    async def archive(self, name: str, *, project: str = "default", actor: str = "admin") -> Flag:
+        dependents = [
+            f.name
+            for f in self.snapshot.flags.values()
+            if any(d.feature == name for d in f.dependencies)
+        ]
+        if dependents:
+            raise Conflict(f"flag {name!r} is a dependency of {', '.join(dependents)}")
+        return await self._change(
+            project, name, lambda f: replace(f, archived=True), "feature-archived", actor
+        )
+
+    async def revive(self, name: str, *, project: str = "default", actor: str = "admin") -> Flag:
+        return await self._change(
+            project,
+            name,
+            lambda f: replace(f, archived=False),
+            "feature-revived",
+            actor,
+            archived=True,
+        )
+
+    # strategies -------------------------------------------------------------------------
+    def _segment_ids(self) -> set[int]:
+        return set(self.snapshot.segments)
+
+    async def add_strategy(
+        self,
+        flag: str,
+        environment: str,
+        raw: Any,
+        *,
+        project: str = "default",
+        actor: str = "admin",
+    ) -> Strategy:
+        self.check_environment(environment)
+        await self.refresh()
+        strategy = v.strategy(raw, self._segment_ids())
+
+        def fn(f: Flag) -> Flag:
+            env = f.env(environment)
+            s = strategy
+            if "sortOrder" not in (raw or {}):
+                s = replace(s, sort_order=len(env.strategies))
+            env = replace(env, strategies=(*env.strategies, s))
+            return replace(f, environments={**f.environments, environment: env})
+
+        after = await self._change(
+            project, flag, fn, "feature-strategy-add", actor, environment=environment
+        )
+        return after.env(environment).strategies[-1]
+
+    async def update_strategy(
+        self,
+        flag: str,
+        environment: str,
+        strategy_id: str,
+        raw: Any,
+        *,
+        project: str = "default",
+        actor: str = "admin",
+    ) -> Strategy:
+        self.check_environment(environment)
+        await self.refresh()
+        strategy = v.strategy(raw, self._segment_ids(), id=strategy_id)
+
+        def fn(f: Flag) -> Flag:
+            env = f.env(environment)
+            if not any(s.id == strategy_id for s in env.strategies):
+                raise StrategyNotFound(
+                    f"no strategy {strategy_id!r} on {flag!r} in {environment!r}"
+                )
+            strategies = tuple(strategy if s.id == strategy_id else s for s in env.strategies)
+            env = replace(env, strategies=strategies)
+            return replace(f, environments={**f.environments, environment: env})
+
+        await self._change(
+            project, flag, fn, "feature-strategy-update", actor, environment=environment
+        )
+        return strategy
+
+    async def delete_strategy(
+        self,
+        flag: str,
+        environment: str,
+        strategy_id: str,
+        *,
+        project: str = "default",
+        actor: str = "admin",
+    ) -> None:
+        self.check_environment(environment)
+
+        def fn(f: Flag) -> Flag:
+            env = f.env(environment)
+            kept = tuple(s for s in env.strategies if s.id != strategy_id)
+            if len(kept) == len(env.strategies):
+                raise StrategyNotFound(
+                    f"no strategy {strategy_id!r} on {flag!r} in {environment!r}"
+                )
+            return replace(
+                f, environments={**f.environments, environment: replace(env, strategies=kept)}
+            )
+
+        await self._change(
+            project, flag, fn, "feature-strategy-remove", actor, environment=environment
+        )
+
+    async def set_variants(
+        self,
+        flag: str,
+        environments: list[str],
+        raw: Any,
+        *,
+        project: str = "default",
+        actor: str = "admin",
+    ) -> Flag:
+        for e in environments:
+            self.check_environment(e)
+        variants = v.variants(raw, "variants")
+
+        def fn(f: Flag) -> Flag:
+            envs = dict(f.environments)
+            for e in environments:
+                envs[e] = replace(f.env(e), variants=variants)
+            return replace(f, environments=envs)
+
+        env = environments[0] if len(environments) == 1 else None
+        return await self._change(
+            project, flag, fn, "feature-environment-variants-updated", actor, environment=env
+        )
+
+    # dependencies -----------------------------------------------------------------------
+    async def add_dependency(
+        self, child: str, raw: Any, *, project: str = "default", actor: str = "admin"
+    ) -> Flag:
+        dep = v.dependency(raw)
+        await self.refresh()
+        parent = self.snapshot.flags.get(dep.feature)
+        if dep.feature == child:
+            raise InvalidFlagInput("a flag cannot depend on itself", field="feature")
+        if parent is None:
+            raise InvalidFlagInput(f"no flag {dep.feature!r} to depend on", field="feature")
+        if parent.dependencies:
+            raise InvalidFlagInput(
+                f"{dep.feature!r} has dependencies itself (one level only)", field="feature"
+            )
+
+        def fn(f: Flag) -> Flag:
+            kept = tuple(d for d in f.dependencies if d.feature != dep.feature)
+            return replace(f, dependencies=(*kept, dep))
+
+        return await self._change(project, child, fn, "feature-dependency-added", actor)
+
+    async def delete_dependency(
+        self, child: str, parent: str | None, *, project: str = "default", actor: str = "admin"
+    ) -> Flag:
+        def fn(f: Flag) -> Flag:
+            kept = tuple(d for d in f.dependencies if parent is not None and d.feature != parent)
+            return replace(f, dependencies=kept)
+
+        return await self._change(project, child, fn, "feature-dependency-removed", actor)
+
+    async def history(self, feature: str | None = None, *, limit: int = 100) -> list[AuditEvent]:
+        return await self.store.audit(feature=feature, limit=limit)
