@@ -14,6 +14,7 @@ import ipaddress
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from selfheal.flags.engine.context import Context, Resolver, raw, resolver
@@ -52,15 +53,28 @@ def never(_context: Context) -> bool:
 def parse_date(value: Any) -> datetime | None:
     """An aware datetime from an ISO 8601 string or a datetime (naive means UTC)."""
     if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str) and value:
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    else:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        return _parse_iso(value)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _parse_iso(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=4096)
+def parse_address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `value` denotes, or None (memoised: addresses repeat across flags)."""
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
 
 
 def _number(value: Any) -> float | None:
@@ -168,13 +182,8 @@ def _operator(op: str, definition: Mapping[str, Any], field: Resolver) -> Check 
 
         def cidr(context: Context) -> bool:
             value = field(context)
-            if not value:
-                return False
-            try:
-                address = ipaddress.ip_address(value.strip())
-            except ValueError:
-                return False
-            return any(address in network for network in networks)
+            address = parse_address(value) if value else None
+            return address is not None and any(address in network for network in networks)
 
         return cidr
     return None

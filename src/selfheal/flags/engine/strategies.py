@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from selfheal.flags.engine.constraints import Check, compile_constraints
+from selfheal.flags.engine.constraints import Check, compile_constraints, parse_address
 from selfheal.flags.engine.context import Context, resolver
 from selfheal.flags.engine.stickiness import normalized_hash, rollout_picker
 from selfheal.flags.engine.variants import VariantSet, compile_variants
@@ -94,11 +94,8 @@ def _remote_rule(ips: list[str]) -> Rule:
             return False
         if value in exact:
             return True
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
-            return False
-        return any(address in network for network in networks)
+        address = parse_address(value)
+        return address is not None and any(address in network for network in networks)
 
     return remote
 

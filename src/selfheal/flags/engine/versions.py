@@ -10,8 +10,8 @@ metadata is ignored.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import total_ordering
+from dataclasses import dataclass, field
+from functools import lru_cache, total_ordering
 
 _SEMVER = re.compile(
     r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -31,22 +31,28 @@ class Version:
     minor: int
     patch: int
     prerelease: tuple[int | str, ...] = ()
+    key: tuple[int, int, int, int, tuple[tuple[int, int, str], ...]] = field(
+        init=False, repr=False, compare=False
+    )
 
-    def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
+    def __post_init__(self) -> None:
         # A release (no prerelease) outranks any prerelease of the same core version.
         ids = tuple(
             (0, part, "") if isinstance(part, int) else (1, 0, part) for part in self.prerelease
         )
-        return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, ids)
+        key = (self.major, self.minor, self.patch, 0 if self.prerelease else 1, ids)
+        object.__setattr__(self, "key", key)
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self._key() < other._key()
+        return self.key < other.key
 
 
+@lru_cache(maxsize=4096)
 def parse_version(text: str | None) -> Version | None:
-    """The version `text` denotes, or None when it is not strict SemVer."""
+    """The version `text` denotes, or None when it is not strict SemVer (memoised: context
+    values repeat across the flags of one request and across requests)."""
     if not text:
         return None
     match = _SEMVER.fullmatch(text.strip())
