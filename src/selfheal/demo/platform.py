@@ -65,12 +65,9 @@ class Platform:
         _ok(r, 409)
         env = f"{self._feature(flag)}/environments/{ENVIRONMENT}"
         strategies = await self.http.get(f"{env}/strategies")
-        if strategies.status_code != 200 or not strategies.json():
-            _ok(
-                await self.http.post(
-                    f"{env}/strategies", json={"name": "default", "parameters": {}}
-                )
-            )
+        if strategies.status_code == 200 and not strategies.json():
+            # Optional: an enabled flag without strategies is on for everyone in the SDKs.
+            await self.http.post(f"{env}/strategies", json={"name": "default", "parameters": {}})
         await self.set_flag(flag, False)
 
     async def set_flag(self, flag: str, on: bool) -> None:
