@@ -84,7 +84,8 @@ class Platform:
     # control plane (Keptn API) -------------------------------------------------------------
     async def create_project(self, shipyard: str) -> None:
         r = await self.http.post(
-            "/api/controlPlane/v1/project", json={"name": PROJECT, "shipyard": _b64(shipyard)}
+            "/api/controlPlane/v1/project",
+            json={"projectName": PROJECT, "name": PROJECT, "shipyard": _b64(shipyard)},
         )
         _ok(r, 409)
 

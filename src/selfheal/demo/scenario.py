@@ -106,7 +106,7 @@ class Scenario:
             "cdn": ep.cdn + "/",
             "flags": f"{ep.platform}/flags",
             "problems": f"{ep.platform}/problems",
-            "sequences": f"{ep.platform}/bridge/project/{PROJECT}/sequence",
+            "sequences": f"{ep.platform}/bridge/project/{PROJECT}",
             "platform": ep.platform,
         }
         report.settings = {
