@@ -1,18 +1,52 @@
-"""The integrations context as a component of the composition root (placeholder until it is built)."""
+"""The integrations context as a component: plugins from integrations.yaml, the outbox, the
+action providers it registers with the control plane, and the write-back of steps."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from selfheal.core import CloudEvent
+from selfheal.integrations import messages as m
+from selfheal.integrations.addresses import UrlGuard
+from selfheal.integrations.callouts import WebhookActionProvider
+from selfheal.integrations.comments import ProblemComments
 from selfheal.integrations.config import IntegrationsSettings
+from selfheal.integrations.deliveries import DeliveryStore, SqlDeliveryStore
+from selfheal.integrations.errors import ConfigError, IntegrationError
+from selfheal.integrations.escalations import EscalateProvider
+from selfheal.integrations.jira import COMMENT_EVENT
+from selfheal.integrations.links import Links, SqlLinks
+from selfheal.integrations.manifests import IntegrationSpec, Manifest, load_manifest
+from selfheal.integrations.outbox import Outbox, RetryPolicy
+from selfheal.integrations.plugins import (
+    Factory,
+    Plugin,
+    PluginContext,
+    PluginHttp,
+    discover,
+    factory_for,
+    plugin_logger,
+)
+from selfheal.integrations.redaction import Redactor
+from selfheal.integrations.secrets import Secrets, SourcedSecrets
+from selfheal.integrations.toggles import ToggleProvider
+from selfheal.integrations.transport import HttpClient, HttpxClient
+from selfheal.integrations.unleash import UnleashAdmin
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
+    from selfheal.bus import Subscription
     from selfheal.control import ControlComponent
     from selfheal.flags import FlagsComponent
     from selfheal.monitor import MonitorComponent
     from selfheal.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 class IntegrationsComponent:
@@ -26,18 +60,203 @@ class IntegrationsComponent:
         flags: FlagsComponent,
         monitor: MonitorComponent,
         control: ControlComponent,
+        http: HttpClient | None = None,
+        deliveries: DeliveryStore | None = None,
+        secrets: Secrets | None = None,
+        manifest: Manifest | None = None,
+        factories: dict[str, Factory] | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = settings
         self.flags = flags
         self.monitor = monitor
         self.control = control
+        self.redactor = Redactor(v.get_secret_value() for v in settings.secrets.values())
+        self.http: HttpClient = http or HttpxClient(default_timeout=settings.timeout_seconds)
+        self._owns_http = http is None
+        self.manifest = manifest
+        self._manifest_given = manifest is not None
+        self._secrets = secrets
+        self._factories = factories
+        self.store: DeliveryStore = deliveries or SqlDeliveryStore(runtime.database)
+        self.outbox = Outbox(
+            self.store,
+            runtime.clock,
+            policy=RetryPolicy(
+                settings.max_attempts, settings.backoff_seconds, settings.max_backoff_seconds
+            ),
+            registry=runtime.registry,
+        )
+        self.ui_url = (settings.ui_url or runtime.public_url).rstrip("/")
+        self.plugins: dict[str, Plugin] = {}
+        self.specs: dict[str, IntegrationSpec] = {}
+        self.providers: list[Any] = []
+        self.comments: ProblemComments | None = None
+        self._subscriptions: list[Subscription] = []
+        self._escalate: EscalateProvider | None = None
 
-    def routers(self) -> list[APIRouter]:
-        return []
+    # -- assembly -------------------------------------------------------------------------
+    def load(self) -> Manifest:
+        """Read integrations.yaml (once); ConfigError with the line if it is wrong."""
+        if self.manifest is None:
+            path = self.settings.file
+            if path is None:
+                self.manifest = Manifest()
+            else:
+                try:
+                    text = Path(path).read_text()
+                except OSError as exc:
+                    raise ConfigError(f"cannot read {path}: {exc.strerror}", field="file") from None
+                self.manifest = load_manifest(text)
+        return self.manifest
 
+    @property
+    def secrets(self) -> Secrets:
+        if self._secrets is None:
+            self._secrets = SourcedSecrets(
+                self.settings.secrets, self.load().secrets, redactor=self.redactor
+            )
+        return self._secrets
+
+    def links(self, integration: str) -> Links:
+        return SqlLinks(self.runtime.database, integration)
+
+    def _build_plugins(self) -> None:
+        manifest = self.load()
+        factories = self._factories if self._factories is not None else discover()
+        for spec in manifest.integrations:
+            if not spec.enabled:
+                continue
+            factory = factory_for(spec.type, factories)
+            ctx = PluginContext(
+                name=spec.name,
+                emit=self.runtime.events.publish,
+                http=PluginHttp(spec.name, self.outbox, self.http, self.redactor),
+                secrets=self.secrets,
+                log=plugin_logger(spec.name, self.redactor),
+                links=self.links(spec.name),
+                clock=self.runtime.clock,
+                ui_url=self.ui_url,
+            )
+            try:
+                plugin = factory(spec.name, spec.config, ctx)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                sub = ".".join(str(p) for p in first["loc"])
+                where = f"{spec.path}.config" + (f".{sub}" if sub else "")
+                raise ConfigError(first["msg"], field=where, line=manifest.line(where)) from None
+            self.plugins[spec.name] = plugin
+            self.specs[spec.name] = spec
+
+    def _build_providers(self) -> None:
+        s = self.settings
+        remote = None
+        if s.unleash_url:
+            if s.unleash_token is None:
+                raise ConfigError("unleash_url needs unleash_token", field="unleash_token")
+            remote = UnleashAdmin(
+                s.unleash_url,
+                s.unleash_token,
+                outbox=self.outbox,
+                http=self.http,
+                redactor=self.redactor,
+                legacy=s.unleash_legacy,
+            )
+        flags_service = getattr(self.flags, "service", None)
+        self._escalate = EscalateProvider(self.broadcast, ui_url=self.ui_url)
+        self.providers = [
+            ToggleProvider(
+                local=flags_service,
+                remote=remote,
+                environments=s.environments,
+                flag_project=s.flag_project,
+            ),
+            WebhookActionProvider(
+                outbox=self.outbox,
+                http=self.http,
+                secrets=self.secrets,
+                guard=UrlGuard(deny=s.webhook_deny, allow=s.webhook_allow),
+                redactor=self.redactor,
+                timeout=s.timeout_seconds,
+                now=self.runtime.clock.now,
+            ),
+            self._escalate,
+        ]
+
+    # -- notifications --------------------------------------------------------------------
+    def _notification(self, event: CloudEvent) -> m.Notification:
+        found = m.notification_of(event, ui_url=self.ui_url)
+        if found is not None:
+            return found
+        return m.Notification(
+            kind="event", event=event, message="", keptn_context=event.shkeptncontext
+        )
+
+    async def _deliver_to(self, name: str, n: m.Notification) -> None:
+        spec = self.specs[name]
+        if spec.events is not None and n.kind not in spec.events and n.kind != m.ESCALATION:
+            return
+        try:
+            await self.plugins[name].notify(n)
+        except IntegrationError as exc:
+            log.warning("integration %s: %s", name, self.redactor.text(str(exc)))
+
+    def _handler(self, name: str) -> Any:
+        async def handle(event: CloudEvent) -> None:
+            await self._deliver_to(name, self._notification(event))
+
+        return handle
+
+    async def broadcast(self, n: m.Notification) -> int:
+        """Hand a notification (an escalation) to every plugin; returns how many took it."""
+        for name in self.plugins:
+            await self._deliver_to(name, n)
+        return len(self.plugins)
+
+    # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
-        return None
+        self._build_plugins()
+        self._build_providers()
+        control = getattr(self.control, "service", None)
+        if control is not None:
+            for provider in self.providers:
+                control.register_action_provider(provider)
+        events = self.runtime.events
+        self.comments = ProblemComments(
+            getattr(self.monitor, "service", None), self.outbox, ui_url=self.ui_url
+        )
+        self._subscriptions.append(
+            await events.subscribe(
+                "sh.keptn.>", self.comments.handle, group="integrations.problem-comments"
+            )
+        )
+        self._subscriptions.append(
+            await events.subscribe(
+                COMMENT_EVENT, self.comments.handle, group="integrations.comment-sync"
+            )
+        )
+        for name, plugin in self.plugins.items():
+            await plugin.start()
+            self._subscriptions.append(
+                await events.subscribe(
+                    "sh.keptn.>", self._handler(name), group=f"integrations.{name}"
+                )
+            )
 
     async def stop(self) -> None:
-        return None
+        for sub in self._subscriptions:
+            await sub.unsubscribe()
+        self._subscriptions.clear()
+        for plugin in self.plugins.values():
+            await plugin.stop()
+        if self._escalate is not None:
+            await self._escalate.drain()
+        await self.outbox.close()
+        if self._owns_http:
+            await self.http.close()
+
+    def routers(self) -> list[APIRouter]:
+        from selfheal.integrations.api import router
+        from selfheal.integrations.pages import router as pages
+
+        return [router(self), pages(self)]

@@ -1,0 +1,73 @@
+"""The /deliveries page: what every integration sent, per problem or sequence, and the
+dead-letter list with a retry button."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from selfheal.core import SelfhealError, iso_from_epoch
+from selfheal.integrations.deliveries import DeliveryQuery
+
+if TYPE_CHECKING:
+    from selfheal.integrations.component import IntegrationsComponent
+
+
+def router(component: IntegrationsComponent) -> APIRouter:
+    ui = APIRouter(include_in_schema=False)
+    runtime = component.runtime
+
+    def to_login(request: Request) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @ui.get("/deliveries")
+    async def deliveries(
+        request: Request,
+        problem: str | None = None,
+        context: str | None = None,
+        status: str | None = None,
+        integration: str | None = None,
+    ) -> Response:
+        user = await runtime.ui_auth.user(request)
+        if user is None:
+            return to_login(request)
+        query = DeliveryQuery(problem or None, context or None, status or None, integration or None)
+        rows = await component.store.find(query)
+        return runtime.templates.TemplateResponse(
+            request,
+            "deliveries.html",
+            {
+                "nav": "deliveries",
+                "user": user,
+                "rows": rows,
+                "filters": {
+                    "problem": problem or "",
+                    "context": context or "",
+                    "status": status or "",
+                    "integration": integration or "",
+                },
+                "integrations": sorted(
+                    {*component.plugins, "problem-comments", "unleash", "webhook-action"}
+                ),
+                "flash": request.query_params.get("flash"),
+                "iso": iso_from_epoch,
+            },
+        )
+
+    @ui.post("/deliveries/{delivery_id}/retry")
+    async def retry(request: Request, delivery_id: str) -> Response:
+        user = await runtime.ui_auth.user(request)
+        if user is None:
+            return to_login(request)
+        try:
+            done = await component.outbox.retry(delivery_id)
+            flash = f"retried: {done.status}"
+        except SelfhealError as exc:
+            flash = f"not retried: {exc.message}"
+        return RedirectResponse(f"/deliveries?status=dead&flash={quote(flash)}", status_code=303)
+
+    return ui

@@ -1,0 +1,116 @@
+"""The `toggle-feature` action (and Keptn 0.6's `featuretoggle`): flip flags as remediation.
+
+Values: `{EnableStaticContent: "on"}` or legacy `"EnableStaticContent:on"`; the reserved keys
+`environment` and `project` in a mapping value pick where. The environment defaults to the
+mapping in settings for the stage, else the stage's own name. Flags live in this process's
+flags service unless a remote Unleash URL is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Protocol
+
+from selfheal.control.actions import ActionRequest, ActionResult
+from selfheal.control.specs import SpecError
+from selfheal.core import SelfhealError
+from selfheal.integrations.unleash import UnleashAdmin
+
+NAMES = ("toggle-feature", "featuretoggle")
+RESERVED = ("environment", "project")
+
+
+class FlagSwitch(Protocol):
+    """The one call this action needs from the flags service."""
+
+    async def set_enabled(
+        self, flag: str, environment: str, enabled: bool, *, project: str = ..., actor: str = ...
+    ) -> bool: ...
+
+
+class ToggleProvider:
+    names = NAMES
+
+    def __init__(
+        self,
+        *,
+        local: FlagSwitch | None,
+        remote: UnleashAdmin | None = None,
+        environments: Mapping[str, str] | None = None,
+        flag_project: str = "default",
+    ) -> None:
+        self._local = local
+        self._remote = remote
+        self._environments = dict(environments or {})
+        self._flag_project = flag_project
+
+    def _where(self, request: ActionRequest) -> tuple[str, str]:
+        value = request.action.value
+        env = project = None
+        if isinstance(value, Mapping):
+            env = value.get("environment")
+            project = value.get("project")
+        environment = str(env or self._environments.get(request.stage) or request.stage)
+        return environment, str(project or self._flag_project)
+
+    async def execute(self, request: ActionRequest) -> ActionResult:
+        action = request.action
+        if isinstance(action.value, Mapping):
+            kept = {k: v for k, v in action.value.items() if k not in RESERVED}
+            action = replace(action, value=kept)
+        try:
+            changes = action.flag_changes()
+        except SpecError as exc:
+            return ActionResult("errored", "fail", f"invalid toggle value: {exc.message}")
+        if not changes:
+            return ActionResult("errored", "fail", "toggle-feature names no flag")
+        environment, project = self._where(request)
+        words = ", ".join(f"{f} {'on' if on else 'off'}" for f, on in changes.items())
+        if request.dry_run:
+            return ActionResult(message=f"would switch {words} in {environment}")
+        done: dict[str, bool] = {}
+        for flag, enabled in changes.items():
+            problem = (
+                str(request.problem.get("PID") or request.problem.get("ProblemID") or "") or None
+            )
+            if self._remote is not None:
+                delivery = await self._remote.switch(
+                    flag,
+                    environment,
+                    enabled,
+                    project=project,
+                    dedup_key=f"unleash:{request.keptn_context}:{request.action_index}:{flag}",
+                    problem=problem,
+                    keptn_context=request.keptn_context,
+                )
+                if delivery.status != "succeeded":
+                    return ActionResult(
+                        "errored",
+                        "fail",
+                        f"switching {flag} failed: {delivery.error}",
+                        {"delivery": delivery.id},
+                    )
+            elif self._local is not None:
+                try:
+                    await self._local.set_enabled(
+                        flag,
+                        environment,
+                        enabled,
+                        project=project,
+                        actor=f"remediation:{request.keptn_context}",
+                    )
+                except SelfhealError as exc:
+                    return ActionResult(
+                        "errored", "fail", f"switching {flag} failed: {exc.message}"
+                    )
+            else:
+                return ActionResult(
+                    "errored", "fail", "no flags service or remote Unleash configured"
+                )
+            done[flag] = enabled
+        where = "remote Unleash" if self._remote is not None else "selfheal flags"
+        return ActionResult(
+            message=f"switched {words} in {environment} ({where})",
+            data={"flags": done, "environment": environment, "project": project},
+        )
