@@ -127,6 +127,8 @@ def test_cidr_ignores_invalid_entries_and_context_values() -> None:
     assert not with_constraints(constraint("IN_CIDR", ["x"], field="remoteAddress")).is_enabled(
         "f", {"remoteAddress": "10.1.2.3"}
     )
+    inverted = constraint("IN_CIDR", ["x"], field="remoteAddress", inverted=True)
+    assert with_constraints(inverted).is_enabled("f", {"remoteAddress": "10.1.2.3"})
 
 
 def test_null_values_in_a_list_are_ignored() -> None:

@@ -29,9 +29,13 @@ def test_unknown_strategy_is_false_but_others_still_count() -> None:
     assert with_default.is_enabled("f", {}) is True
 
 
-def test_disabled_strategy_never_applies() -> None:
-    flag = engine(feature(strategies=[strategy(disabled=True)]))
-    assert flag.is_enabled("f", {}) is False
+def test_disabled_strategies_are_dropped_as_yggdrasil_does() -> None:
+    targeted = strategy("userWithId", parameters={"userIds": "1"})
+    flag = engine(feature(strategies=[strategy(disabled=True), targeted]))
+    assert flag.is_enabled("f", {"userId": "1"}) is True
+    assert flag.is_enabled("f", {"userId": "2"}) is False
+    only_disabled = engine(feature(strategies=[{**targeted, "disabled": True}]))
+    assert only_disabled.is_enabled("f", {"userId": "2"}) is True
 
 
 def test_application_hostname_from_properties_or_machine() -> None:

@@ -2,9 +2,11 @@
 
 Every operator of the Unleash client specification is supported. Two rules keep evaluation
 total (it never raises): a constraint whose *definition* cannot be evaluated (unknown operator,
-invalid regex, unparsable date, number, version or network) is false whatever `inverted` says;
-a *context value* that is missing or does not parse makes the operator false, and `inverted`
-then flips that result as it flips any other. `caseInsensitive` applies to the string operators
+invalid regex, unparsable date, number or version) is false whatever `inverted` says; a
+*context value* that is missing or does not parse makes the operator false, and `inverted`
+then flips that result as it flips any other. IN_CIDR skips invalid entries of its list (so a
+list of only invalid entries matches nothing, and inverted matches everything). These choices
+agree with Yggdrasil, the engine inside the official SDKs. `caseInsensitive` applies to the string operators
 and REGEX; IN and NOT_IN are exact, as in Unleash.
 """
 
@@ -176,9 +178,8 @@ def _operator(op: str, definition: Mapping[str, Any], field: Resolver) -> Check 
 
         return regex
     if op == "IN_CIDR":
+        # Invalid entries are skipped; a list of nothing but invalid entries matches nothing.
         networks = _networks(_values(definition))
-        if not networks:
-            return None
 
         def cidr(context: Context) -> bool:
             value = field(context)

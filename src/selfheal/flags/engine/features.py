@@ -1,4 +1,9 @@
-"""Features: a flag of the client API payload compiled for evaluation."""
+"""Features: a flag of the client API payload compiled for evaluation.
+
+Strategies marked ``disabled`` are dropped, as Yggdrasil (the engine inside the official SDKs)
+does; a feature left without strategies is then on for everyone, so whoever serves the
+payload should not send an enabled feature whose strategies are all disabled.
+"""
 
 from __future__ import annotations
 
@@ -57,10 +62,10 @@ def compile_feature(
 ) -> Feature:
     """Compile one feature of the payload against the payload's segments."""
     name = str(definition.get("name", ""))
-    strategy_definitions = [s for s in definition.get("strategies") or () if isinstance(s, Mapping)]
     strategies = tuple(
         compile_strategy(strategy, name, segments, rng, hostname)
-        for strategy in strategy_definitions
+        for strategy in definition.get("strategies") or ()
+        if isinstance(strategy, Mapping) and not strategy.get("disabled")
     )
     return Feature(
         name=name,

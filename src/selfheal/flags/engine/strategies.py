@@ -4,6 +4,7 @@ A strategy applies when its constraints, the constraints of every segment it ref
 its own rule all hold. Unknown (custom) strategies are false: this engine has no code for
 them, and enabling a flag for everyone because of a strategy we cannot run would be worse.
 A reference to a segment the payload does not define makes the strategy false too.
+Strategies marked ``disabled`` are dropped before evaluation (see `features.py`).
 """
 
 from __future__ import annotations
@@ -172,8 +173,6 @@ def compile_strategy(
     constraints = definition.get("constraints")
     checks.extend(compile_constraints(constraints))
     rule = compile_rule(name, parameters, feature, rng, hostname)
-    if definition.get("disabled"):
-        rule = _never
     variants = compile_variants(
         definition.get("variants"),
         str(parameters.get("groupId") or feature),
