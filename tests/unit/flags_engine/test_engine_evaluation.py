@@ -144,3 +144,9 @@ def test_delta_payloads_fold_into_state() -> None:
     state = apply_delta({"features": [feature("z")]}, events[1:])
     assert [f["name"] for f in state["features"]] == ["z"]
     assert state["segments"] == []
+
+
+def test_default_variant_stickiness_falls_back_to_the_remote_address() -> None:
+    flags = engine(feature(variants=VARIANTS))
+    context = {"remoteAddress": "192.0.2.1"}
+    assert len({flags.get_variant("f", context)["name"] for _ in range(20)}) == 1

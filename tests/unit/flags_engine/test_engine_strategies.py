@@ -95,3 +95,15 @@ def test_garbage_parameters_do_not_crash() -> None:
         )
     )
     assert flags.is_enabled("f", {"userId": "1"}) in (True, False)
+
+
+def test_fractional_and_nonsense_rollouts() -> None:
+    def flags(rollout: str) -> list[bool]:
+        parameters = {"rollout": rollout, "stickiness": "userId", "groupId": "g"}
+        one = engine(feature(strategies=[strategy("flexibleRollout", parameters=parameters)]))
+        return [one.is_enabled("f", {"userId": str(user)}) for user in range(2_000)]
+
+    assert not any(flags("nan"))
+    assert not any(flags("lots"))
+    assert all(flags("1e9"))
+    assert sum(flags("49")) <= sum(flags("49.5")) <= sum(flags("50"))

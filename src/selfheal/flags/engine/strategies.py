@@ -10,6 +10,7 @@ Strategies marked ``disabled`` are dropped before evaluation (see `features.py`)
 from __future__ import annotations
 
 import ipaddress
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,18 +56,20 @@ def _never(_context: Context) -> bool:
     return False
 
 
-def _percentage(value: Any) -> int:
+def _percentage(value: Any) -> float:
+    """A rollout percentage (0..100); fractions compare as they are, as in the Node SDK."""
     try:
-        return max(0, min(100, round(float(value))))
+        number = float(value)
     except (TypeError, ValueError):
-        return 0
+        return 0.0
+    return 0.0 if math.isnan(number) else max(0.0, min(100.0, number))
 
 
 def _csv(value: Any) -> list[str]:
     return [part.strip() for part in str(value or "").split(",") if part.strip()]
 
 
-def _rollout(percentage: int, group: str, pick: Callable[[Context], str | None]) -> Rule:
+def _rollout(percentage: float, group: str, pick: Callable[[Context], str | None]) -> Rule:
     if percentage <= 0:
         return _never
     if percentage >= 100:
