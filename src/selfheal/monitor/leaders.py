@@ -15,7 +15,8 @@ from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from selfheal.storage import Database
 
@@ -57,7 +58,9 @@ def lock_id(key: str) -> int:
 
 class PgAdvisoryLeaderElection:
     def __init__(self, database: Database) -> None:
-        self._db = database
+        # A connection of its own, outside the pool: closing it must end the session (and
+        # so free the locks), which a pooled connection returned to the pool would not.
+        self._engine: AsyncEngine = create_async_engine(database.url, poolclass=NullPool)
         self._conn: AsyncConnection | None = None
         self._held: set[str] = set()
         self._lock = asyncio.Lock()
@@ -65,7 +68,7 @@ class PgAdvisoryLeaderElection:
     async def _connection(self) -> AsyncConnection:
         if self._conn is None or self._conn.closed:
             self._held.clear()
-            self._conn = await self._db.engine.connect()
+            self._conn = await self._engine.connect()
             await self._conn.execution_options(isolation_level="AUTOCOMMIT")
         return self._conn
 
@@ -112,6 +115,7 @@ class PgAdvisoryLeaderElection:
     async def close(self) -> None:
         async with self._lock:
             await self._drop()
+        await self._engine.dispose()
 
 
 def open_leader_election(database: Database) -> LeaderElection:

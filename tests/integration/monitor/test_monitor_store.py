@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from selfheal.monitor.problems import Comment, Delivery, ProblemQuery, new_problem
+from selfheal.monitor.store import SqlProblemStore
+from selfheal.storage import Database
+
+
+async def test_monitor_store_on_postgres(pg_url: str) -> None:
+    db = Database(pg_url)
+    try:
+        await db.migrate()
+        store = SqlProblemStore(db)
+        p = await store.create(
+            new_problem(
+                title="Failure rate increase",
+                service="web",
+                severity="ERROR",
+                start=10.0,
+                tags={"keptn_project": "website"},
+                evidence=[{"failure_rate_pct": 50.0}],
+            )
+        )
+        assert p.display_id == "P-1"
+        assert (await store.get(p.pid)) == p
+        await store.save(p.with_(status="RESOLVED", end=20.0))
+        found, total = await store.find(ProblemQuery(status="RESOLVED"))
+        assert total == 1 and found[0].end == 20.0
+        await store.add_comment(Comment("c1", p.id, "hello", "keptn", "bot", 11.0))
+        assert [c.message for c in await store.comments(p.id)] == ["hello"]
+        d = Delivery("k1", p.id, "OPEN", "http://hook")
+        assert await store.record(d) and not await store.record(d)
+        await store.update(
+            Delivery("k1", p.id, "OPEN", "http://hook", status="delivered", attempts=1)
+        )
+        assert (await store.deliveries(p.id))[0].status == "delivered"
+        await store.save_service("web", {"name": "web"}, 1.0)
+        assert await store.services() == [{"name": "web"}]
+    finally:
+        await db.dispose()
