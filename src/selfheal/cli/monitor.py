@@ -1,10 +1,82 @@
-"""CLI commands of the monitor context (registered on the root app by `register`)."""
+"""CLI commands of the monitor context: `selfheal monitor apply|status`, `selfheal problems …`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from selfheal.cli.client import TokenOption, UrlOption, check, client
+
+monitor_app = typer.Typer(help="Monitored services (monitor.yaml).", no_args_is_help=True)
+problems_app = typer.Typer(help="Problems and their comments.", no_args_is_help=True)
+
+
+@monitor_app.command("apply")
+def apply(
+    file: Path = typer.Option(..., "-f", "--file", exists=True, readable=True, help="monitor.yaml"),
+    url: str | None = UrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Declare (add or replace) the services of a monitor.yaml on the server."""
+    with client(url, token) as http:
+        body = check(http.post("/api/v1/monitor/services", content=file.read_bytes()))
+    typer.echo("applied: " + ", ".join(body["applied"]))
+
+
+@monitor_app.command("status")
+def status(url: str | None = UrlOption, token: str | None = TokenOption) -> None:
+    """Each monitored service with its state (ok, no_data, pending)."""
+    with client(url, token) as http:
+        body = check(http.get("/api/v1/monitor/services"))
+    for s in body["services"]:
+        reason = f" ({s['reason']})" if s.get("reason") else ""
+        flag = " PROBLEM OPEN" if s.get("problemOpen") else ""
+        typer.echo(
+            f"{s['name']:<24} {s['state']:<8} {s['source']['kind']} {s['source']['url']}{reason}{flag}"
+        )
+
+
+@problems_app.command("list")
+def list_problems(
+    status_: str | None = typer.Option(None, "--status", help="OPEN, RESOLVED or CLOSED"),
+    as_json: bool = typer.Option(False, "--json"),
+    url: str | None = UrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    params = {"status": status_} if status_ else {}
+    with client(url, token) as http:
+        body = check(http.get("/api/v2/problems", params=params))
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    for p in body["problems"]:
+        typer.echo(
+            f"{p['displayId']:<8} {p['status']:<9} {p['title']} [{p['impactedEntities'][0]['name']}] {p['problemId']}"
+        )
+
+
+@problems_app.command("comment")
+def comment(
+    problem_id: str = typer.Argument(..., help="problem id, display id (P-1) or PID"),
+    message: str = typer.Argument(...),
+    context: str = typer.Option("cli", "--context"),
+    url: str | None = UrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    with client(url, token) as http:
+        check(
+            http.post(
+                f"/api/v2/problems/{problem_id}/comments",
+                json={"message": message, "context": context},
+            )
+        )
+    typer.echo("comment added")
 
 
 def register(app: typer.Typer) -> None:
     """Add this context's commands to the root `selfheal` app."""
-    return None
+    app.add_typer(monitor_app, name="monitor")
+    app.add_typer(problems_app, name="problems")
+    app.add_typer(problems_app, name="problem", hidden=True)
