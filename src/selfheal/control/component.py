@@ -1,15 +1,29 @@
-"""The control context as a component of the composition root (placeholder until it is built)."""
+"""The control context as a component of the composition root."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from selfheal.bus import Subscription
 from selfheal.control.config import ControlSettings
+from selfheal.control.engine import SOURCE, SequenceEngine
+from selfheal.control.evaluation import Evaluator
+from selfheal.control.intake import ProblemIntake
+from selfheal.control.projects import ProjectStore
+from selfheal.control.remediation import RemediationTasks
+from selfheal.control.safety import Safety
+from selfheal.control.sequences import SequenceStore
+from selfheal.control.service import ControlService
+from selfheal.core import CloudEvent, parse_type
+from selfheal.core.keptn import LEGACY_PROBLEM_OPEN, PROBLEM
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from selfheal.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 class ControlComponent:
@@ -18,12 +32,68 @@ class ControlComponent:
     def __init__(self, runtime: Runtime, settings: ControlSettings) -> None:
         self.runtime = runtime
         self.settings = settings
+        self.sequences = SequenceStore(runtime.database)
+        self.engine = SequenceEngine(
+            runtime, settings, ProjectStore(runtime.database), self.sequences
+        )
+        self.evaluator = Evaluator(self._problem_open)
+        self.tasks = RemediationTasks(self.engine, self.evaluator, dry_run=settings.dry_run)
+        self.safety = Safety(self.engine, self.tasks, settings)
+        self.intake = ProblemIntake(self.engine)
+        self.service = ControlService(self.engine, self.tasks, self.evaluator)
+        self._subscriptions: list[Subscription] = []
+        if settings.prometheus_url:
+            from selfheal.control.prometheus import PrometheusSliProvider
+
+            self.service.register_sli_provider(
+                "prometheus", PrometheusSliProvider(settings.prometheus_url)
+            )
+
+    async def _problem_open(self, context: str) -> bool | None:
+        occurrence = await self.sequences.occurrence_for(context)
+        return None if occurrence is None else occurrence.state == "OPEN"
 
     def routers(self) -> list[APIRouter]:
-        return []
+        from selfheal.control import bridge, http
+
+        return [http.router(self.service), bridge.router(self.service)]
+
+    async def on_event(self, event: CloudEvent) -> None:
+        if event.type == LEGACY_PROBLEM_OPEN:
+            await self.intake.on_problem(event)
+            return
+        parsed = parse_type(event.type)
+        if parsed is None:
+            return
+        if parsed.stage is not None:
+            if parsed.phase != "triggered":
+                return
+            if (
+                parsed.name == "remediation"
+                and event.source != SOURCE
+                and not await self.intake.claim_external(event)
+            ):
+                return
+            await self.engine.trigger(event, parsed.stage, parsed.name)
+            return
+        if parsed.phase in ("started", "finished"):
+            await self.engine.on_task_event(event)
 
     async def start(self) -> None:
-        return None
+        events = self.runtime.events
+        for _ in range(self.settings.workers):
+            self._subscriptions.append(
+                await events.subscribe(PROBLEM, self.intake.on_problem, group="control-problems")
+            )
+            self._subscriptions.append(
+                await events.subscribe("sh.keptn.event.>", self.on_event, group="control-engine")
+            )
+        resumed = await self.engine.recover()
+        if resumed:
+            log.info("resuming %d open sequences", resumed)
 
     async def stop(self) -> None:
-        return None
+        for sub in self._subscriptions:
+            await sub.unsubscribe()
+        self._subscriptions.clear()
+        await self.engine.stop()

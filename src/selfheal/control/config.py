@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ControlSettings(BaseModel):
+    """Every wait here is read against `runtime.clock`, so tests can run them in milliseconds."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     dry_run: bool = False
+    """Run the sequence, hand providers `dry_run=True`: they record what they would do."""
+    cooldown_seconds: float = Field(default=0.0, ge=0)
+    """Minimum time between two actions on one project/stage/service; later actions wait."""
+    breaker_max_actions: int = Field(default=10, ge=1)
+    """Circuit breaker: at most this many actions per service within `breaker_window_seconds`;
+    past it the sequence escalates instead of acting."""
+    breaker_window_seconds: float = Field(default=3600.0, gt=0)
+    start_timeout_seconds: float = Field(default=120.0, gt=0)
+    """A triggered task nobody starts (or finishes) within this ends errored."""
+    task_timeout_seconds: float = Field(default=900.0, gt=0)
+    """A started task that does not finish within this ends errored."""
+    require_approval: bool = False
+    """Insert an `approval` task before every remediation action."""
+    approval_expiry_seconds: float = Field(default=3600.0, gt=0)
+    max_triggered_after_seconds: float = Field(default=86400.0, gt=0)
+    prometheus_url: str | None = None
+    """The Prometheus server queried with the PromQL of sli.yaml (SLI provider `prometheus`)."""
+    escalate_action: str = "escalate"
+    """The action run when remediation is exhausted or the circuit breaker is open."""
+    workers: int = Field(default=8, ge=1, le=256)
+    """Concurrent event handlers per replica (members of the durable consumer group)."""

@@ -1,0 +1,519 @@
+"""The sequence engine: runs shipyard sequences as Keptn's shipyard-controller does.
+
+Tasks go out as `sh.keptn.event.<task>.triggered` with the merged payload; any provider (a
+built-in handler here, or an external one through the bus or the event API) answers with
+`.started` and `.finished`. The engine keeps every sequence's state in the database, waits
+(`triggeredAfter`, task timeouts, cooldown, approval expiry) on `runtime.clock`, runs one
+sequence per project/stage/service at a time and queues the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from selfheal.control import messages
+from selfheal.control.config import ControlSettings
+from selfheal.control.projects import SHIPYARD, ProjectStore
+from selfheal.control.sequences import Sequence, SequenceStore
+from selfheal.control.specs import SpecError, Task, load_shipyard
+from selfheal.core import CloudEvent, new_id, parse_type, sequence_event, task_event
+from selfheal.runtime import Runtime
+from selfheal.storage import EventQuery
+
+log = logging.getLogger(__name__)
+SOURCE = "selfheal/control"
+TaskHandler = Callable[[Sequence, CloudEvent], Awaitable[None]]
+Hook = Callable[[Sequence], Awaitable[str | None]]
+_RESERVED = ("status", "result", "message")
+
+
+def section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """`data[key]` when it is an object, else an empty one."""
+    value = data.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Keptn's payload merge: nested objects merge, everything else is replaced."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class SequenceEngine:
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: ControlSettings,
+        projects: ProjectStore,
+        store: SequenceStore,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.projects = projects
+        self.store = store
+        self.handlers: dict[str, TaskHandler] = {}
+        self.before_action: Hook | None = None
+        self.on_finished: Callable[[Sequence], Awaitable[None]] | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._work: set[asyncio.Task[None]] = set()
+        self._waking = 0
+
+    @property
+    def busy(self) -> bool:
+        """True while a task handler or a woken timer runs (tests and drains wait on it)."""
+        return bool(self._work) or self._waking > 0
+
+    # plumbing ----------------------------------------------------------------------
+    def _lock(self, context: str) -> asyncio.Lock:
+        lock = self._locks.get(context)
+        if lock is None:
+            lock = self._locks[context] = asyncio.Lock()
+        return lock
+
+    def spawn(self, coro: Awaitable[None], name: str) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed", name)
+
+        task = asyncio.create_task(run(), name=name)
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    def _schedule(self, seq: Sequence) -> None:
+        old = self._timers.pop(seq.context, None)
+        if old is not None and old is not asyncio.current_task():
+            old.cancel()
+        if seq.deadline is None or seq.state == "finished":
+            return
+        deadline, context = seq.deadline, seq.context
+
+        async def wake() -> None:
+            await self.runtime.clock.sleep(deadline - self.runtime.clock.now())
+            if self._timers.get(context) is asyncio.current_task():
+                del self._timers[context]
+            self._waking += 1
+            try:
+                await self.on_timer(context, deadline)
+            finally:
+                self._waking -= 1
+
+        self._timers[context] = asyncio.create_task(wake(), name=f"timer:{context}")
+
+    async def stop(self) -> None:
+        for task in [*self._timers.values(), *self._work]:
+            task.cancel()
+        for task in [*self._timers.values(), *self._work]:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._timers.clear()
+
+    async def publish(self, seq: Sequence, type_: str, data: dict[str, Any], **ext: str) -> str:
+        event = CloudEvent(
+            type=type_,
+            source=SOURCE,
+            data=data,
+            id=ext.pop("id", "") or new_id(),
+            time=_iso(self.runtime.clock.now()),
+        ).with_extensions(shkeptncontext=seq.context, **ext)
+        await self.runtime.events.publish(event)
+        return event.id
+
+    def base(self, seq: Sequence) -> dict[str, Any]:
+        data = {k: v for k, v in seq.data.items() if k not in _RESERVED}
+        data.update(project=seq.project, stage=seq.stage, service=seq.service)
+        return data
+
+    async def tasks(self, seq: Sequence) -> tuple[Task, ...]:
+        resource = await self.projects.get_resource(seq.project, "", "", SHIPYARD, seq.revision)
+        if resource is None:
+            return ()
+        definition = load_shipyard(resource.content).sequence(seq.stage, seq.name)
+        if definition is None:
+            return ()
+        tasks = tuple(definition.tasks)
+        if self.settings.require_approval and seq.name == "remediation":
+            out: list[Task] = []
+            for task in tasks:
+                if task.name == "action":
+                    out.append(Task(name="approval"))
+                out.append(task)
+            tasks = tuple(out)
+        return tasks
+
+    # intake of sequence triggers ----------------------------------------------------
+    async def trigger(self, event: CloudEvent, stage: str, name: str) -> Sequence | None:
+        context = event.shkeptncontext or event.id
+        data = event.payload()
+        project, service = event.project, event.service
+        if not project or not service:
+            log.warning("sequence event %s without project/service ignored", event.id)
+            return None
+        found = await self.projects.get_project(project)
+        now = self.runtime.clock.now()
+        labels = {str(k): str(v) for k, v in section(data, "labels").items()}
+        labels.setdefault("Sequence URL", f"{self.runtime.public_url}/bridge/sequence/{context}")
+        seq = Sequence(
+            context=context,
+            project=project,
+            stage=stage,
+            service=service,
+            name=name,
+            revision=found.revision if found else 0,
+            data={**{k: v for k, v in data.items() if k not in _RESERVED}, "labels": labels},
+            message="waiting for the running sequence of this service",
+            created=now,
+            updated=now,
+        )
+        if not await self.store.insert(seq):
+            return None
+        async with self._lock(context):
+            if found is None:
+                return await self.finish(seq, "errored", f"project {project!r} does not exist")
+            try:
+                tasks = await self.tasks(seq)
+            except SpecError as exc:
+                return await self.finish(seq, "errored", f"shipyard.yaml is invalid: {exc}")
+            if not tasks:
+                return await self.finish(
+                    seq, "errored", f"stage {stage!r} has no sequence {name!r} in the shipyard"
+                )
+            return await self._try_start(seq)
+
+    async def _try_start(self, seq: Sequence) -> Sequence | None:
+        if not await self.store.acquire(seq.scope, seq.context):
+            return seq
+        started = await self.store.save(
+            seq, state="started", message="", updated=self.runtime.clock.now()
+        )
+        if started is None:
+            return None
+        return await self.advance(started)
+
+    # moving forward -----------------------------------------------------------------
+    async def advance(self, seq: Sequence) -> Sequence | None:
+        """Start the next task (or wait for it), or complete the sequence."""
+        if seq.paused or seq.state != "started":
+            return seq
+        tasks = await self.tasks(seq)
+        index = seq.task_index + 1
+        if index >= len(tasks):
+            return await self.complete(seq)
+        task = tasks[index]
+        now = self.runtime.clock.now()
+        if task.triggered_after > 0:
+            after = min(task.triggered_after, self.settings.max_triggered_after_seconds)
+            saved = await self.store.save(
+                seq, task_index=index, phase="delayed", deadline=now + after, updated=now
+            )
+            if saved is not None:
+                self._schedule(saved)
+            return saved
+        return await self.dispatch(seq, index, task)
+
+    async def dispatch(self, seq: Sequence, index: int, task: Task) -> Sequence | None:
+        if task.name == "action" and self.before_action is not None:
+            note = await self.before_action(seq)
+            if note is not None:  # the safety layer took over (cooldown wait, breaker)
+                fresh = await self.store.get(seq.context)
+                return fresh
+        now = self.runtime.clock.now()
+        triggered_id = new_id()
+        approval = task.name == "approval"
+        saved = await self.store.save(
+            seq,
+            task_index=index,
+            phase="approval" if approval else "triggered",
+            triggered_id=triggered_id,
+            deadline=now
+            + (
+                self.settings.approval_expiry_seconds
+                if approval
+                else self.settings.start_timeout_seconds
+            ),
+            updated=now,
+        )
+        if saved is None:
+            return None
+        await self._emit_triggered(saved, task)
+        self._schedule(saved)
+        return saved
+
+    def triggered_payload(self, seq: Sequence, task: Task) -> dict[str, Any]:
+        data = self.base(seq)
+        own = data.get(task.name)
+        data[task.name] = merge(own if isinstance(own, Mapping) else {}, dict(task.properties))
+        if task.name == "action":
+            action = section(data, "action")
+            data["message"] = messages.action_triggered(
+                str(action.get("action") or "?"), str(action.get("description") or "")
+            )
+        return data
+
+    async def _emit_triggered(self, seq: Sequence, task: Task) -> None:
+        assert seq.triggered_id is not None
+        event_type = task_event(task.name, "triggered")
+        data = self.triggered_payload(seq, task)
+        await self.publish(seq, event_type, data, id=seq.triggered_id)
+        if task.name == "approval":
+            await self.publish(
+                seq,
+                task_event("approval", "started"),
+                {**self.base(seq), "status": "succeeded", "message": "waiting for approval"},
+                triggeredid=seq.triggered_id,
+            )
+            return
+        handler = self.handlers.get(task.name)
+        if handler is not None:
+            event = CloudEvent(type=event_type, source=SOURCE, data=data, id=seq.triggered_id)
+            self.spawn(
+                handler(seq, event.with_extensions(shkeptncontext=seq.context)),
+                f"task:{task.name}:{seq.context}",
+            )
+
+    # answers from providers ---------------------------------------------------------
+    async def on_task_event(self, event: CloudEvent) -> None:
+        parsed = parse_type(event.type)
+        context = event.shkeptncontext
+        if parsed is None or parsed.stage is not None or context is None:
+            return
+        if parsed.phase not in ("started", "finished"):
+            return
+        async with self._lock(context):
+            seq = await self.store.get(context)
+            if seq is None or seq.state != "started" or seq.triggered_id is None:
+                return
+            if event.triggeredid is not None and event.triggeredid != seq.triggered_id:
+                return
+            tasks = await self.tasks(seq)
+            if not 0 <= seq.task_index < len(tasks) or tasks[seq.task_index].name != parsed.name:
+                return
+            if parsed.phase == "started":
+                if seq.phase == "triggered":
+                    now = self.runtime.clock.now()
+                    saved = await self.store.save(
+                        seq,
+                        phase="started",
+                        deadline=now + self.settings.task_timeout_seconds,
+                        updated=now,
+                    )
+                    if saved is not None:
+                        self._schedule(saved)
+                return
+            await self._finished(seq, tasks[seq.task_index], event.payload())
+
+    async def _finished(self, seq: Sequence, task: Task, data: Mapping[str, Any]) -> None:
+        status = str(data.get("status") or "succeeded")
+        result = str(data.get("result") or "pass")
+        message = str(data.get("message") or "")
+        merged = merge(
+            seq.data, {k: v for k, v in data.items() if k not in ("project", "stage", "service")}
+        )
+        merged["result"] = result
+        now = self.runtime.clock.now()
+        seq = (
+            await self.store.save(
+                seq, data=merged, phase="idle", triggered_id=None, deadline=None, updated=now
+            )
+            or seq
+        )
+        self._schedule(seq)
+        if status in ("errored", "aborted"):
+            await self.finish(seq, "errored", f"task {task.name} errored: {message}".rstrip(": "))
+            return
+        if task.name == "get-action" and result == "fail":
+            await self.finish(seq, "exhausted", message or "no more remediation actions")
+            return
+        if task.name == "approval" and result == "fail":
+            await self.finish(seq, "rejected", message or "the action was not approved")
+            return
+        if result == "fail" and seq.name != "remediation":
+            await self.finish(seq, "failed", f"task {task.name} failed: {message}".rstrip(": "))
+            return
+        await self.advance(seq)
+
+    async def complete(self, seq: Sequence) -> Sequence | None:
+        """The last task finished: remediation decides between done and another round."""
+        if seq.name != "remediation":
+            return await self.finish(seq, "succeeded", "all tasks finished")
+        evaluation = seq.data.get("evaluation")
+        result = evaluation.get("result") if isinstance(evaluation, Mapping) else None
+        ga = section(seq.data, "get-action")
+        number, total = int(ga.get("actionIndex", 0)), ga.get("total")
+        action = section(seq.data, "action")
+        from selfheal.control.actions import describe_payload
+
+        what = f"action {number} of {total or '?'} ({describe_payload(action)})"
+        if result is None:
+            return await self.finish(seq, "remediated", f"{what} finished (no evaluation)")
+        if result in ("pass", "warning"):
+            return await self.finish(seq, "remediated", f"the evaluation passed after {what}")
+        saved = await self.store.save(
+            seq,
+            task_index=-1,
+            iteration=seq.iteration + 1,
+            message=f"the evaluation failed after {what}; trying the next action",
+            updated=self.runtime.clock.now(),
+        )
+        return await self.advance(saved) if saved is not None else None
+
+    async def finish(
+        self, seq: Sequence, outcome: str, message: str, *, release: bool = True
+    ) -> Sequence | None:
+        now = self.runtime.clock.now()
+        done = await self.store.save(
+            seq,
+            state="finished",
+            outcome=outcome,
+            message=message,
+            phase="idle",
+            deadline=None,
+            updated=now,
+        )
+        if done is None:
+            return None
+        self._schedule(done)
+        status = {"errored": "errored", "aborted": "aborted"}.get(outcome, "succeeded")
+        result = "pass" if outcome in ("remediated", "resolved", "succeeded") else "fail"
+        if self.on_finished is not None:
+            await self.on_finished(done)
+            done = await self.store.get(done.context) or done
+        await self.publish(
+            done,
+            sequence_event(done.stage, done.name, "finished"),
+            {
+                **self.base(done),
+                "status": status,
+                "result": result,
+                "message": messages.outcome_words(done.outcome, done.message),
+                "outcome": outcome,
+            },
+        )
+        self._locks.pop(done.context, None)
+        if release:
+            await self.store.release(done.scope, done.context)
+            nxt = await self.store.next_waiting((done.project, done.stage, done.service))
+            if nxt is not None:
+                self.spawn(self._start_waiting(nxt.context), f"dequeue:{nxt.context}")
+        if done.name != "remediation":
+            await self._triggered_on(done, result)
+        return done
+
+    async def _start_waiting(self, context: str) -> None:
+        async with self._lock(context):
+            seq = await self.store.get(context)
+            if seq is not None and seq.state == "waiting":
+                await self._try_start(seq)
+
+    async def _triggered_on(self, seq: Sequence, result: str) -> None:
+        resource = await self.projects.get_resource(seq.project, "", "", SHIPYARD, seq.revision)
+        if resource is None:
+            return
+        event_type = sequence_event(seq.stage, seq.name, "finished")
+        for stage, definition in load_shipyard(resource.content).sequences_triggered_by(
+            event_type, result
+        ):
+            data = {**self.base(seq), "triggeredBy": seq.context}
+            data.pop("labels", None)
+            event = CloudEvent(
+                type=sequence_event(stage, definition.name, "triggered"),
+                source=SOURCE,
+                data={**data, "stage": stage, "labels": seq.data.get("labels", {})},
+            ).with_extensions(shkeptncontext=new_id())
+            await self.runtime.events.publish(event)
+
+    # timers, control, recovery ------------------------------------------------------
+    async def on_timer(self, context: str, deadline: float) -> None:
+        async with self._lock(context):
+            seq = await self.store.get(context)
+            if seq is None or seq.state != "started" or seq.deadline != deadline:
+                return
+            tasks = await self.tasks(seq)
+            task = tasks[seq.task_index] if 0 <= seq.task_index < len(tasks) else None
+            if task is None:
+                return
+            if seq.phase in ("delayed", "cooldown"):
+                if seq.paused:
+                    return
+                await self.dispatch(seq, seq.task_index, task)
+                return
+            if seq.phase == "approval":
+                message = "approval expired"
+                await self.publish(
+                    seq,
+                    task_event("approval", "finished"),
+                    {**self.base(seq), "status": "errored", "result": "fail", "message": message},
+                    triggeredid=seq.triggered_id or "",
+                )
+                await self.finish(
+                    seq, "rejected", f"{message} after {self.settings.approval_expiry_seconds:g}s"
+                )
+                return
+            what = "started" if seq.phase == "triggered" else "finished"
+            limit = (
+                self.settings.start_timeout_seconds
+                if seq.phase == "triggered"
+                else self.settings.task_timeout_seconds
+            )
+            message = f"task {task.name} timed out: nobody {what} it within {limit:g}s"
+            await self.publish(
+                seq,
+                task_event(task.name, "finished"),
+                {**self.base(seq), "status": "errored", "result": "fail", "message": message},
+                triggeredid=seq.triggered_id or "",
+            )
+            await self.finish(seq, "errored", message)
+
+    async def recover(self) -> int:
+        """After a restart: re-arm timers, replay answers that arrived, re-run built-in tasks."""
+        open_, _ = await self.store.list(states=("started", "waiting"), limit=10_000)
+        for seq in sorted(open_, key=lambda s: s.created):
+            if seq.state == "waiting":
+                self.spawn(self._start_waiting(seq.context), f"dequeue:{seq.context}")
+                continue
+            if seq.phase in ("delayed", "cooldown", "approval"):
+                self._schedule(seq)
+            elif seq.phase in ("triggered", "started") and seq.triggered_id:
+                self.spawn(self._resume_task(seq), f"resume:{seq.context}")
+            elif seq.phase == "idle":
+                self.spawn(self._resume_idle(seq.context), f"resume:{seq.context}")
+        return len(open_)
+
+    async def _resume_idle(self, context: str) -> None:
+        async with self._lock(context):
+            seq = await self.store.get(context)
+            if seq is not None and seq.phase == "idle" and seq.state == "started":
+                await self.advance(seq)
+
+    async def _resume_task(self, seq: Sequence) -> None:
+        page = await self.runtime.events.query(
+            EventQuery(keptn_context=seq.context, triggeredid=seq.triggered_id, page_size=50)
+        )
+        answers = [e for e in page.events if e.type.endswith(".finished")]
+        if answers:
+            await self.on_task_event(answers[0])
+            return
+        self._schedule(seq)
+        tasks = await self.tasks(seq)
+        if 0 <= seq.task_index < len(tasks) and tasks[seq.task_index].name != "approval":
+            await self._emit_triggered(seq, tasks[seq.task_index])
+
+
+def _iso(epoch: float) -> str:
+    from selfheal.core import iso_from_epoch
+
+    return iso_from_epoch(epoch)

@@ -1,0 +1,122 @@
+"""Problems in: each occurrence of a problem starts one remediation sequence in its own
+context; repeated notifications of an open occurrence start nothing; RESOLVED stops it.
+
+The database decides between concurrent copies (unique key on problem and occurrence), so
+1,000 copies of one notification, on one replica or several, start exactly one sequence.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from selfheal.control.engine import SOURCE, SequenceEngine
+from selfheal.control.problems import ProblemNotice, problem_payload, read_notice
+from selfheal.control.projects import SHIPYARD
+from selfheal.control.specs import SpecError, load_shipyard
+from selfheal.core import CloudEvent, new_id, sequence_event
+
+log = logging.getLogger(__name__)
+
+
+class ProblemIntake:
+    def __init__(self, engine: SequenceEngine) -> None:
+        self.engine = engine
+
+    async def _stage(self, notice: ProblemNotice) -> str | None:
+        if notice.stage:
+            return notice.stage
+        if not notice.project:
+            return None
+        found = await self.engine.projects.get_resource(notice.project, "", "", SHIPYARD)
+        if found is None:
+            return None
+        try:
+            shipyard = load_shipyard(found.content)
+        except SpecError:
+            return None
+        for stage in shipyard.stages:
+            if stage.sequence("remediation") is not None:
+                return stage.name
+        return None
+
+    async def on_problem(self, event: CloudEvent) -> None:
+        notice = read_notice(event)
+        if notice is None:
+            return
+        stage = await self._stage(notice)
+        if notice.state == "RESOLVED":
+            await self.resolved(notice, stage)
+            return
+        if not notice.project or not notice.service or not stage:
+            log.warning(
+                "problem %s has no project/stage/service (tags or KeptnProject…): ignored",
+                notice.problem_id,
+            )
+            return
+        store = self.engine.store
+        context = event.shkeptncontext or new_id()
+        if await store.get(context) is not None or await store.occurrence_for(context):
+            context = new_id()  # Dynatrace reuses a context per PID: a new occurrence, a new one
+        key = f"{notice.project}/{stage}/{notice.service}/{notice.problem_id}"
+        claimed = await store.claim_occurrence(
+            key, context, notice.source, self.engine.runtime.clock.now()
+        )
+        if claimed is None:
+            return  # a repeated notification of an open occurrence
+        labels = {}
+        if notice.url:
+            labels["Problem URL"] = notice.url
+        trigger = CloudEvent(
+            type=sequence_event(stage, "remediation", "triggered"),
+            source=SOURCE,
+            data={
+                "project": notice.project,
+                "stage": stage,
+                "service": notice.service,
+                "problem": problem_payload(notice),
+                "labels": labels,
+            },
+        ).with_extensions(shkeptncontext=context)
+        await self.engine.runtime.events.publish(trigger)
+
+    async def claim_external(self, event: CloudEvent) -> bool:
+        """A `remediation.triggered` from outside: False if it repeats an open occurrence."""
+        notice = read_notice(event)
+        if notice is None or not notice.project or not notice.service:
+            return True
+        store = self.engine.store
+        context = event.shkeptncontext or event.id
+        if await store.occurrence_for(context) is not None:
+            return True
+        key = f"{notice.project}/{event.stage or notice.stage}/{notice.service}/{notice.problem_id}"
+        claimed = await store.claim_occurrence(
+            key, context, notice.source, self.engine.runtime.clock.now()
+        )
+        return claimed is not None
+
+    async def resolved(self, notice: ProblemNotice, stage: str | None) -> None:
+        key = f"{notice.project}/{stage}/{notice.service}/{notice.problem_id}"
+        engine = self.engine
+        occurrence = await engine.store.resolve_occurrence(key, engine.runtime.clock.now())
+        if occurrence is None:
+            return
+        async with engine._lock(occurrence.context):
+            seq = await engine.store.get(occurrence.context)
+            if seq is None or seq.state == "finished":
+                return
+            tasks = await engine.tasks(seq)
+            current = tasks[seq.task_index] if 0 <= seq.task_index < len(tasks) else None
+            name = current.name if current is not None else ""
+            if name == "evaluation" and seq.phase == "delayed":
+                await engine.dispatch(seq, seq.task_index, current)  # type: ignore[arg-type]
+                return  # evaluate now instead of waiting: the effect is known
+            if name == "evaluation" or (name == "action" and seq.phase in ("triggered", "started")):
+                return  # in flight: the evaluation will see the problem closed
+            acted = seq.iteration > 0
+            await engine.finish(
+                seq,
+                "resolved",
+                "the problem closed by itself"
+                + (" after an earlier action" if acted else " before any action ran")
+                + "; no further action",
+            )

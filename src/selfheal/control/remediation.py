@@ -1,0 +1,285 @@
+"""The built-in task handlers of a remediation: `get-action` (Keptn's remediation-service),
+`action` for in-process providers, and `evaluation` (Keptn's lighthouse).
+
+Each answers the `.triggered` event with `.started` and `.finished` through the event log,
+like any external service would, so the engine cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from selfheal.control import messages
+from selfheal.control.actions import (
+    ActionProvider,
+    ActionRequest,
+    ActionResult,
+    action_from_payload,
+    action_to_payload,
+    describe,
+)
+from selfheal.control.engine import SequenceEngine, section
+from selfheal.control.evaluation import Evaluator, SliScope
+from selfheal.control.sequences import Sequence
+from selfheal.control.specs import SpecError, load_remediation, parse_duration
+from selfheal.core import CloudEvent, SelfhealError, task_event
+
+log = logging.getLogger(__name__)
+ALIASES = {"featuretoggle": "toggle-feature"}
+
+
+class SequenceResources:
+    """A sequence's view of the project files: the revision it started with."""
+
+    def __init__(self, engine: SequenceEngine, seq: Sequence) -> None:
+        self._engine = engine
+        self._seq = seq
+
+    async def read(self, uri: str) -> str | None:
+        seq = self._seq
+        found = await self._engine.projects.get_resource(
+            seq.project, seq.stage, seq.service, uri, seq.revision
+        )
+        return found.content if found is not None else None
+
+
+def problem_of(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    problem = data.get("problem")
+    return problem if isinstance(problem, Mapping) else {}
+
+
+def labels_of(data: Mapping[str, Any]) -> dict[str, str]:
+    labels = data.get("labels")
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
+
+
+class RemediationTasks:
+    def __init__(self, engine: SequenceEngine, evaluator: Evaluator, *, dry_run: bool) -> None:
+        self.engine = engine
+        self.evaluator = evaluator
+        self.dry_run = dry_run
+        self.providers: dict[str, ActionProvider] = {}
+        engine.handlers.update(
+            {"get-action": self.get_action, "action": self.action, "evaluation": self.evaluation}
+        )
+
+    def register(self, provider: ActionProvider) -> None:
+        for name in provider.names:
+            self.providers[name] = provider
+
+    def provider_for(self, action: str) -> ActionProvider | None:
+        return self.providers.get(action) or self.providers.get(ALIASES.get(action, ""))
+
+    async def _answer(
+        self, seq: Sequence, triggered: CloudEvent, phase: str, data: dict[str, Any], source: str
+    ) -> None:
+        task = triggered.type.removeprefix("sh.keptn.event.").rsplit(".", 1)[0]
+        base = {"project": seq.project, "stage": seq.stage, "service": seq.service}
+        body = {**base, "labels": labels_of(triggered.payload()), **data}
+        if phase == "started":
+            body.setdefault("status", "succeeded")
+        event = CloudEvent(
+            type=task_event(task, phase),
+            source=source,
+            data=body,
+            time=_iso(self.engine.runtime.clock.now()),
+        ).with_extensions(shkeptncontext=seq.context, triggeredid=triggered.id)
+        await self.engine.runtime.events.publish(event)
+
+    # get-action ----------------------------------------------------------------------
+    async def get_action(self, seq: Sequence, triggered: CloudEvent) -> None:
+        source = "selfheal/remediation"
+        await self._answer(seq, triggered, "started", {}, source)
+        data = triggered.payload()
+        problem = problem_of(data)
+        title = str(problem.get("ProblemTitle") or problem.get("problemTitle") or "")
+        root = problem.get("RootCause") or problem.get("rootCause")
+        text = await SequenceResources(self.engine, seq).read("remediation.yaml")
+        ga = section(data, "get-action")
+        index = int(ga.get("actionIndex", 0) or 0)
+        if text is None:
+            actions: tuple[Any, ...] = ()
+            why = f"no remediation.yaml for {seq.project}/{seq.stage}/{seq.service}"
+        else:
+            try:
+                actions = load_remediation(text).actions_for(
+                    title, str(root) if isinstance(root, str) else None
+                )
+            except SpecError as exc:
+                await self._answer(
+                    seq,
+                    triggered,
+                    "finished",
+                    {"status": "errored", "result": "fail", "message": f"remediation.yaml: {exc}"},
+                    source,
+                )
+                return
+            why = (
+                f"no more remediation actions for problem {title!r} (tried {index})"
+                if actions
+                else f"no remediation action configured for problem {title!r}"
+            )
+        if index >= len(actions):
+            body = {
+                "status": "succeeded",
+                "result": "fail",
+                "message": why,
+                "get-action": {"actionIndex": index, "total": len(actions), "exhausted": True},
+            }
+        else:
+            action = actions[index]
+            if not action.description:
+                action = replace(action, description=describe(action))
+            body = {
+                "status": "succeeded",
+                "result": "pass",
+                "message": f"next action: {action.name}",
+                "action": action_to_payload(action),
+                "get-action": {"actionIndex": index + 1, "total": len(actions)},
+            }
+        await self._answer(seq, triggered, "finished", body, source)
+
+    # action --------------------------------------------------------------------------
+    async def action(self, seq: Sequence, triggered: CloudEvent) -> None:
+        data = triggered.payload()
+        raw = section(data, "action")
+        action = action_from_payload(raw)
+        provider = self.provider_for(action.action)
+        if provider is None:
+            return  # an external provider answers, or the task times out
+        ga = section(data, "get-action")
+        index = max(0, int(ga.get("actionIndex", 1) or 1) - 1)
+        source = f"selfheal/{action.action}"
+        result = await self.run(
+            seq, index, action, problem_of(data), labels_of(data), provider, triggered=triggered
+        )
+        if result is not None:
+            await self._finished_action(seq, triggered, source, action, result)
+
+    async def _finished_action(
+        self, seq: Sequence, triggered: CloudEvent, source: str, action: Any, result: ActionResult
+    ) -> None:
+        data = triggered.payload()
+        await self._answer(
+            seq,
+            triggered,
+            "finished",
+            {
+                "status": result.status,
+                "result": result.result,
+                "message": messages.action_finished(source, result.result, result.status)
+                + (f" ({result.message})" if result.message else ""),
+                "action": {**action_to_payload(action), "result": dict(result.data)},
+                "problem": dict(problem_of(data)),
+            },
+            source,
+        )
+
+    async def run(
+        self,
+        seq: Sequence,
+        index: int,
+        action: Any,
+        problem: Mapping[str, Any],
+        labels: Mapping[str, str],
+        provider: ActionProvider,
+        *,
+        triggered: CloudEvent | None = None,
+    ) -> ActionResult | None:
+        """Execute once per (context, index): a finished action is answered from the ledger."""
+        store = self.engine.store
+        clock = self.engine.runtime.clock
+        record = await store.get_action(seq.context, index)
+        if record is None:
+            await store.claim_action(seq.context, index, seq.scope, action.action, clock.now())
+        elif record.finished is not None:
+            return ActionResult(
+                "errored" if record.status == "errored" else "succeeded",
+                "fail" if record.result == "fail" else "pass",
+                record.message or "",
+                record.data,
+            )
+        origin = f"selfheal/{action.action}"
+        if triggered is not None:
+            await self._answer(
+                seq, triggered, "started", {"message": messages.action_started(origin)}, origin
+            )
+        request = ActionRequest(
+            keptn_context=seq.context,
+            action_index=index,
+            action=action,
+            project=seq.project,
+            stage=seq.stage,
+            service=seq.service,
+            problem=problem,
+            labels=labels,
+            dry_run=self.dry_run,
+            resources=SequenceResources(self.engine, seq),
+        )
+        outcome: ActionResult
+        try:
+            outcome = await provider.execute(request)
+        except SelfhealError as exc:
+            outcome = ActionResult("errored", "fail", str(exc))
+        except Exception as exc:  # a provider's bug must end the task, not hang it
+            log.exception("action provider for %s failed", action.action)
+            outcome = ActionResult("errored", "fail", f"{exc.__class__.__name__} in provider")
+        await store.finish_action(
+            seq.context,
+            index,
+            status=outcome.status,
+            result=outcome.result,
+            message=outcome.message,
+            data=dict(outcome.data),
+            now=clock.now(),
+        )
+        return outcome
+
+    # evaluation ----------------------------------------------------------------------
+    async def evaluation(self, seq: Sequence, triggered: CloudEvent) -> None:
+        source = "selfheal/lighthouse"
+        await self._answer(seq, triggered, "started", {}, source)
+        data = triggered.payload()
+        props = section(data, "evaluation")
+        end = self.engine.runtime.clock.now()
+        try:
+            frame = parse_duration(str(props.get("timeframe") or "5m"))
+        except ValueError:
+            frame = 300.0
+        occurrence = await self.engine.store.occurrence_for(seq.context)
+        scope = SliScope(seq.project, seq.stage, seq.service, labels_of(data), problem_of(data))
+        try:
+            result = await self.evaluator.evaluate(
+                context=seq.context,
+                scope=scope,
+                start=end - frame,
+                end=end,
+                read=SequenceResources(self.engine, seq).read,
+                problem_source=occurrence.source if occurrence else None,
+            )
+        except SpecError as exc:
+            await self._answer(
+                seq,
+                triggered,
+                "finished",
+                {"status": "errored", "result": "fail", "message": f"slo.yaml: {exc}"},
+                source,
+            )
+            return
+        body = {
+            "status": "succeeded",
+            "result": result.result,
+            "message": messages.evaluation_finished(result.result, result.score),
+            "evaluation": result.payload,
+            "problem": dict(problem_of(data)),
+        }
+        await self._answer(seq, triggered, "finished", body, source)
+
+
+def _iso(epoch: float) -> str:
+    from selfheal.core import iso_from_epoch
+
+    return iso_from_epoch(epoch)

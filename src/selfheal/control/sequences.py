@@ -1,0 +1,398 @@
+"""Sequence state, problem occurrences, scope locks and the action ledger, in the database.
+
+The database is the referee between replicas: a unique key on (problem, occurrence) means one
+sequence per occurrence, the scope lock row means one running sequence per project/stage/
+service, the ledger key (context, action index) means one execution per action, and every
+state change is a compare-and-set on `version`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from selfheal.storage import Database
+
+metadata = sa.MetaData()
+sequences_table = sa.Table(
+    "control_sequences",
+    metadata,
+    sa.Column("context", sa.String(255), primary_key=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("stage", sa.String(255), nullable=False),
+    sa.Column("service", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("outcome", sa.String(32)),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("task_index", sa.Integer, nullable=False),
+    sa.Column("phase", sa.String(32), nullable=False),
+    sa.Column("iteration", sa.Integer, nullable=False),
+    sa.Column("triggered_id", sa.String(255)),
+    sa.Column("deadline", sa.Float),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+locks_table = sa.Table(
+    "control_scope_locks",
+    metadata,
+    sa.Column("scope", sa.String(800), primary_key=True),
+    sa.Column("context", sa.String(255), nullable=False),
+)
+problems_table = sa.Table(
+    "control_problems",
+    metadata,
+    sa.Column("problem_id", sa.String(512), primary_key=True),
+    sa.Column("occurrence", sa.Integer, primary_key=True),
+    sa.Column("context", sa.String(255), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(512), nullable=False),
+    sa.Column("opened", sa.Float, nullable=False),
+    sa.Column("resolved", sa.Float),
+)
+actions_table = sa.Table(
+    "control_actions",
+    metadata,
+    sa.Column("context", sa.String(255), primary_key=True),
+    sa.Column("action_index", sa.Integer, primary_key=True),
+    sa.Column("scope", sa.String(800), nullable=False),
+    sa.Column("action", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16)),
+    sa.Column("result", sa.String(16)),
+    sa.Column("message", sa.Text),
+    sa.Column("data", sa.Text),
+    sa.Column("started", sa.Float, nullable=False),
+    sa.Column("finished", sa.Float),
+)
+
+OPEN_STATES = ("waiting", "started")
+
+
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    """One run of a shipyard sequence under one keptnContext.
+
+    `state`: waiting (queued behind another sequence of its scope) | started | finished.
+    `phase` of the current task: idle | delayed (triggeredAfter) | triggered | started |
+    approval (waiting for a human). `data` is the merged payload of all finished events.
+    """
+
+    context: str
+    project: str
+    stage: str
+    service: str
+    name: str
+    state: str = "waiting"
+    outcome: str | None = None
+    message: str = ""
+    revision: int = 0
+    task_index: int = -1
+    phase: str = "idle"
+    iteration: int = 0
+    triggered_id: str | None = None
+    deadline: float | None = None
+    paused: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+    created: float = 0.0
+    updated: float = 0.0
+    version: int = 0
+
+    @property
+    def scope(self) -> str:
+        return scope_key(self.project, self.stage, self.service)
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    problem_id: str
+    occurrence: int
+    context: str
+    state: str
+    source: str
+    opened: float
+    resolved: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    context: str
+    action_index: int
+    action: str
+    status: str | None
+    result: str | None
+    message: str | None
+    data: dict[str, Any]
+    started: float
+    finished: float | None
+
+
+def scope_key(project: str, stage: str, service: str) -> str:
+    return f"{project}/{stage}/{service}"
+
+
+def _from_row(row: Any) -> Sequence:
+    values = dict(row._mapping)
+    values["data"] = json.loads(values["data"])
+    values["paused"] = bool(values["paused"])
+    return Sequence(**values)
+
+
+def _to_row(seq: Sequence) -> dict[str, Any]:
+    return {
+        name: (json.dumps(getattr(seq, name)) if name == "data" else getattr(seq, name))
+        for name in sequences_table.c.keys()  # noqa: SIM118
+    }
+
+
+class SequenceStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    # sequences -----------------------------------------------------------------------
+    async def insert(self, seq: Sequence) -> bool:
+        try:
+            async with self._db.engine.begin() as conn:
+                await conn.execute(sequences_table.insert().values(**_to_row(seq)))
+        except IntegrityError:
+            return False
+        return True
+
+    async def get(self, context: str) -> Sequence | None:
+        async with self._db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(sequences_table).where(sequences_table.c.context == context)
+                )
+            ).first()
+        return _from_row(row) if row is not None else None
+
+    async def save(self, seq: Sequence, **changes: Any) -> Sequence | None:
+        """Compare-and-set: the new state, or None if someone else changed it first."""
+        new = replace(seq, **changes, version=seq.version + 1)
+        t = sequences_table
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(t)
+                .where(t.c.context == seq.context, t.c.version == seq.version)
+                .values(**_to_row(new))
+            )
+        return new if result.rowcount else None
+
+    async def list(
+        self,
+        *,
+        project: str | None = None,
+        stage: str | None = None,
+        service: str | None = None,
+        state: str | None = None,
+        states: tuple[str, ...] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Sequence], int]:
+        t = sequences_table
+        conds: list[Any] = []
+        for name, value in (("project", project), ("stage", stage), ("service", service)):
+            if value:
+                conds.append(t.c[name] == value)
+        if state:
+            conds.append(t.c.state == state)
+        if states:
+            conds.append(t.c.state.in_(states))
+        where = sa.and_(sa.true(), *conds)
+        stmt = sa.select(t).where(where).order_by(t.c.created.desc(), t.c.context)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(stmt.offset(offset).limit(limit))).all()
+            total = (
+                await conn.execute(sa.select(sa.func.count()).select_from(t).where(where))
+            ).scalar_one()
+        return [_from_row(r) for r in rows], int(total)
+
+    async def next_waiting(self, scope: tuple[str, str, str]) -> Sequence | None:
+        t = sequences_table
+        project, stage, service = scope
+        stmt = (
+            sa.select(t)
+            .where(
+                t.c.project == project,
+                t.c.stage == stage,
+                t.c.service == service,
+                t.c.state == "waiting",
+            )
+            .order_by(t.c.created, t.c.context)
+            .limit(1)
+        )
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _from_row(row) if row is not None else None
+
+    # scope locks ---------------------------------------------------------------------
+    async def acquire(self, scope: str, context: str) -> bool:
+        try:
+            async with self._db.engine.begin() as conn:
+                await conn.execute(locks_table.insert().values(scope=scope, context=context))
+        except IntegrityError:
+            async with self._db.engine.connect() as conn:
+                holder = (
+                    await conn.execute(
+                        sa.select(locks_table.c.context).where(locks_table.c.scope == scope)
+                    )
+                ).scalar()
+            return holder == context
+        return True
+
+    async def release(self, scope: str, context: str) -> None:
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                locks_table.delete().where(
+                    locks_table.c.scope == scope, locks_table.c.context == context
+                )
+            )
+
+    # problem occurrences -------------------------------------------------------------
+    async def latest_occurrence(self, problem_id: str) -> Occurrence | None:
+        t = problems_table
+        async with self._db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(t)
+                    .where(t.c.problem_id == problem_id)
+                    .order_by(t.c.occurrence.desc())
+                    .limit(1)
+                )
+            ).first()
+        return Occurrence(**row._mapping) if row is not None else None
+
+    async def occurrence_for(self, context: str) -> Occurrence | None:
+        t = problems_table
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(sa.select(t).where(t.c.context == context).limit(1))).first()
+        return Occurrence(**row._mapping) if row is not None else None
+
+    async def claim_occurrence(
+        self, problem_id: str, context: str, source: str, now: float
+    ) -> Occurrence | None:
+        """A new occurrence unless one is open already (then None: a repeated notification)."""
+        latest = await self.latest_occurrence(problem_id)
+        if latest is not None and latest.state == "OPEN":
+            return None
+        number = latest.occurrence + 1 if latest else 1
+        occ = Occurrence(problem_id, number, context, "OPEN", source, now, None)
+        try:
+            async with self._db.engine.begin() as conn:
+                await conn.execute(
+                    problems_table.insert().values(
+                        problem_id=problem_id,
+                        occurrence=number,
+                        context=context,
+                        state="OPEN",
+                        source=source,
+                        opened=now,
+                        resolved=None,
+                    )
+                )
+        except IntegrityError:
+            return None
+        return occ
+
+    async def resolve_occurrence(self, problem_id: str, now: float) -> Occurrence | None:
+        """Mark the open occurrence RESOLVED; the occurrence, or None if none was open."""
+        latest = await self.latest_occurrence(problem_id)
+        if latest is None or latest.state != "OPEN":
+            return None
+        t = problems_table
+        async with self._db.engine.begin() as conn:
+            done = await conn.execute(
+                sa.update(t)
+                .where(
+                    t.c.problem_id == problem_id,
+                    t.c.occurrence == latest.occurrence,
+                    t.c.state == "OPEN",
+                )
+                .values(state="RESOLVED", resolved=now)
+            )
+        return replace(latest, state="RESOLVED", resolved=now) if done.rowcount else None
+
+    # action ledger -------------------------------------------------------------------
+    async def claim_action(
+        self, context: str, index: int, scope: str, action: str, now: float
+    ) -> bool:
+        """True for the one caller that may execute this action."""
+        try:
+            async with self._db.engine.begin() as conn:
+                await conn.execute(
+                    actions_table.insert().values(
+                        context=context, action_index=index, scope=scope, action=action, started=now
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def finish_action(
+        self,
+        context: str,
+        index: int,
+        *,
+        status: str,
+        result: str,
+        message: str,
+        data: dict[str, Any],
+        now: float,
+    ) -> None:
+        t = actions_table
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t)
+                .where(t.c.context == context, t.c.action_index == index)
+                .values(
+                    status=status,
+                    result=result,
+                    message=message,
+                    data=json.dumps(data),
+                    finished=now,
+                )
+            )
+
+    async def get_action(self, context: str, index: int) -> ActionRecord | None:
+        t = actions_table
+        async with self._db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(t).where(t.c.context == context, t.c.action_index == index)
+                )
+            ).first()
+        if row is None:
+            return None
+        return ActionRecord(
+            row.context,
+            row.action_index,
+            row.action,
+            row.status,
+            row.result,
+            row.message,
+            json.loads(row.data) if row.data else {},
+            row.started,
+            row.finished,
+        )
+
+    async def actions_since(
+        self, scope: str, since: float, *, exclude: str = ""
+    ) -> tuple[int, float | None]:
+        """How many actions ran on the scope since `since`, and when the latest one started
+        (actions named `exclude`, the escalations, do not count)."""
+        t = actions_table
+        mine = sa.and_(t.c.scope == scope, t.c.action != exclude)
+        async with self._db.engine.connect() as conn:
+            count = (
+                await conn.execute(sa.select(sa.func.count()).where(mine, t.c.started >= since))
+            ).scalar_one()
+            last = (await conn.execute(sa.select(sa.func.max(t.c.started)).where(mine))).scalar()
+        return int(count), (float(last) if last is not None else None)
