@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from selfheal.control.actions import ActionRequest, ActionResult
+from selfheal.control import ActionRequest, ActionResult
 from selfheal.control.specs import SpecError, load_webhook
 from selfheal.core import iso_from_epoch
 from selfheal.core.keptn import task_event

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from selfheal.control.actions import ActionRequest, ActionResult
+from selfheal.control import ActionRequest, ActionResult
 from selfheal.core import CloudEvent
 from selfheal.core.keptn import task_event
 from selfheal.integrations.messages import Notification, escalation

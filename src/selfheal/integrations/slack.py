@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from selfheal.integrations import messages as m
-from selfheal.integrations.errors import BadSignature, IntegrationError
+from selfheal.integrations.errors import BadSignature
 from selfheal.integrations.plugins import PluginContext
 from selfheal.integrations.references import SecretRef
 from selfheal.integrations.signatures import verify_slack
@@ -122,10 +122,10 @@ class SlackPlugin:
         body["channel"] = self.config.channel
         if args.get("thread"):
             thread = await self.ctx.links.get(f"thread:{args['thread']}")
-            if not thread or not thread.get("ts"):
-                raise IntegrationError(f"no Slack thread for {args['thread']} yet")
-            body["thread_ts"] = thread["ts"]
-            body["channel"] = thread.get("channel") or self.config.channel
+            if thread and thread.get("ts"):
+                body["thread_ts"] = thread["ts"]
+                body["channel"] = thread.get("channel") or self.config.channel
+            # no thread (its opening message is a dead letter): post to the channel instead
         headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json; charset=utf-8",

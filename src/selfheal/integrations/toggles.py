@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Protocol
 
-from selfheal.control.actions import ActionRequest, ActionResult
+from selfheal.control import ActionRequest, ActionResult
 from selfheal.control.specs import SpecError
 from selfheal.core import SelfhealError
 from selfheal.integrations.unleash import UnleashAdmin
