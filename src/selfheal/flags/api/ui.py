@@ -255,6 +255,7 @@ def router(
             operators=sorted(OPERATORS),
             segments=sorted(service.snapshot.segments.values(), key=lambda s: s.id),
             json=json,
+            constraints_json=lambda s: json.dumps([c.to_dict() for c in s.constraints], indent=1),
         )
 
     @ui.post("/flags/{project}/{name}/strategies")
