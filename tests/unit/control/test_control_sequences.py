@@ -15,7 +15,6 @@ from selfheal.control.config import ControlSettings
 from selfheal.core import ManualClock
 from selfheal.settings import Settings
 from selfheal.web import create_app
-
 from tests.unit.control.conftest import ADMIN, AdminTokens, Harness, RecordingProvider, seed_problem
 
 V02 = ("formats/shipyard.v0.2.yaml", "formats/remediation.v0.1.4.yaml")
@@ -36,7 +35,7 @@ async def test_control_thousand_copies_start_one_sequence(harness: Harness) -> N
     results = await asyncio.gather(*(harness.http.post("/api/v1/event", json=e) for e in copies))
     assert {r.status_code for r in results} == {200}
     await harness.settle()
-    seqs, total = await harness.service.list_sequences()
+    _seqs, total = await harness.service.list_sequences()
     assert total == 1
     assert [r.action.action for r in harness.provider.requests] == ["toggle-feature"]
 
