@@ -49,8 +49,6 @@ async def test_flip_on_one_replica_streams_from_the_other(
     principal = await b.flags.auth.authenticate("default:production.client-secret")
     assert principal is not None
     scope = b.flags.guard.scope(principal)
-        next(iter([await b.flags.auth.authenticate("default:production.client-secret")]))
-    )  # type: ignore[arg-type]
     stream = b.flags.hub.stream(b.flags.service.snapshot, scope)
     event, data = parse(await anext(stream))
     assert event == "unleash-connected"
