@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from selfheal.core import Clock, new_id
+from selfheal.core import Clock, SelfhealError, new_id
 from selfheal.integrations.deliveries import (
     DEAD,
     PENDING,
@@ -27,7 +27,7 @@ from selfheal.integrations.deliveries import (
     DeliveryStore,
     DuplicateDelivery,
 )
-from selfheal.integrations.errors import IntegrationError, NotRetryable
+from selfheal.integrations.errors import NotRetryable
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.transport import HttpClient, HttpRequest, HttpResponse, TransportFailure
 
@@ -105,7 +105,7 @@ class HttpSender:
     async def attempt(self, args: Mapping[str, Any]) -> Attempt:
         try:
             request = await self._build(args)
-        except IntegrationError as exc:
+        except SelfhealError as exc:  # a missing secret, a blocked URL, no ticket yet
             return Attempt(False, error=self._redactor.text(str(exc)), retry=False)
         target = f"{request.method} {self._redactor.url(request.url)}"
         try:

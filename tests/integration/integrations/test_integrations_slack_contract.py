@@ -70,7 +70,7 @@ async def test_incoming_webhook_and_approval_buttons() -> None:
     [msg] = slack.messages
     actions = msg["blocks"][-1]
     assert actions["type"] == "actions"
-    assert [e["action_id"] for e in actions["elements"]][0] == APPROVE
+    assert [e["action_id"] for e in actions["elements"]] == [APPROVE, "selfheal_reject"]
     assert actions["elements"][0]["value"] == CTX
     [delivery] = await h.store.find(DeliveryQuery())
     assert "XXXXXXXXSECRET" not in delivery.target
