@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from selfheal.control import messages
 from selfheal.control.config import ControlSettings
 from selfheal.control.projects import SHIPYARD, ProjectStore
 from selfheal.control.sequences import Sequence, SequenceStore
-from selfheal.control.specs import SpecError, Task, load_shipyard
+from selfheal.control.specs import Shipyard, SpecError, Task, load_shipyard
 from selfheal.core import CloudEvent, new_id, parse_type, sequence_event, task_event
 from selfheal.runtime import Runtime
 from selfheal.storage import EventQuery
@@ -34,6 +35,12 @@ def section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     """`data[key]` when it is an object, else an empty one."""
     value = data.get(key)
     return value if isinstance(value, Mapping) else {}
+
+
+@lru_cache(maxsize=256)
+def parsed_shipyard(text: str) -> Shipyard:
+    """Files are immutable per revision, so their parsed form is shared."""
+    return load_shipyard(text)
 
 
 def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,7 +149,7 @@ class SequenceEngine:
         resource = await self.projects.get_resource(seq.project, "", "", SHIPYARD, seq.revision)
         if resource is None:
             return ()
-        definition = load_shipyard(resource.content).sequence(seq.stage, seq.name)
+        definition = parsed_shipyard(resource.content).sequence(seq.stage, seq.name)
         if definition is None:
             return ()
         tasks = tuple(definition.tasks)
@@ -163,7 +170,7 @@ class SequenceEngine:
         if not project or not service:
             log.warning("sequence event %s without project/service ignored", event.id)
             return None
-        found = await self.projects.get_project(project)
+        revision = await self.projects.revision(project)
         now = self.runtime.clock.now()
         labels = {str(k): str(v) for k, v in section(data, "labels").items()}
         labels.setdefault("Sequence URL", f"{self.runtime.public_url}/bridge/sequence/{context}")
@@ -173,7 +180,7 @@ class SequenceEngine:
             stage=stage,
             service=service,
             name=name,
-            revision=found.revision if found else 0,
+            revision=revision or 0,
             data={**{k: v for k, v in data.items() if k not in _RESERVED}, "labels": labels},
             message="waiting for the running sequence of this service",
             created=now,
@@ -182,7 +189,7 @@ class SequenceEngine:
         if not await self.store.insert(seq):
             return None
         async with self._lock(context):
-            if found is None:
+            if revision is None:
                 return await self.finish(seq, "errored", f"project {project!r} does not exist")
             try:
                 tasks = await self.tasks(seq)
@@ -424,7 +431,7 @@ class SequenceEngine:
         if resource is None:
             return
         event_type = sequence_event(seq.stage, seq.name, "finished")
-        for stage, definition in load_shipyard(resource.content).sequences_triggered_by(
+        for stage, definition in parsed_shipyard(resource.content).sequences_triggered_by(
             event_type, result
         ):
             data = {**self.base(seq), "triggeredBy": seq.context}

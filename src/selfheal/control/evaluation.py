@@ -10,13 +10,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
-from selfheal.control.specs import SpecError, default_slo, evaluate_slo, load_sli, load_slo
+from selfheal.control.specs import (
+    Sli,
+    Slo,
+    SpecError,
+    default_slo,
+    evaluate_slo,
+    load_sli,
+    load_slo,
+)
 from selfheal.core import SelfhealError, iso_from_epoch
 
 log = logging.getLogger(__name__)
 MONITOR_SOURCE = "selfheal/monitor"
+
+
+@lru_cache(maxsize=256)
+def _slo(text: str) -> Slo:
+    return load_slo(text)
+
+
+@lru_cache(maxsize=256)
+def _sli(text: str) -> Sli:
+    return load_sli(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +93,12 @@ class Evaluator:
         problem_source: str | None,
     ) -> Evaluation:
         slo_text = await read("slo.yaml")
-        slo = load_slo(slo_text) if slo_text else default_slo()
+        slo = _slo(slo_text) if slo_text else default_slo()
         sli_text = await read("sli.yaml")
         queries: Mapping[str, str] = {}
         if sli_text:
             try:
-                queries = load_sli(sli_text).indicators
+                queries = _sli(sli_text).indicators
             except SpecError:
                 log.warning(
                     "sli.yaml of %s/%s/%s is invalid", scope.project, scope.stage, scope.service

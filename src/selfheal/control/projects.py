@@ -86,8 +86,23 @@ class ProjectStore:
 
     def __init__(self, database: Database) -> None:
         self._db = database
+        self._as_of: dict[tuple[str, str, str, str, int], Resource | None] = {}
+
+    def _forget(self, project: str) -> None:
+        for key in [k for k in self._as_of if k[0] == project]:
+            del self._as_of[key]
+
+    async def revision(self, project: str) -> int | None:
+        async with self._db.engine.connect() as conn:
+            value = (
+                await conn.execute(
+                    sa.select(projects_table.c.revision).where(projects_table.c.name == project)
+                )
+            ).scalar()
+        return int(value) if value is not None else None
 
     async def create_project(self, name: str, shipyard: str, now: float) -> Project:
+        self._forget(name)
         try:
             async with self._db.engine.begin() as conn:
                 await conn.execute(
@@ -109,6 +124,7 @@ class ProjectStore:
         return Project(name, 1, now)
 
     async def delete_project(self, name: str) -> None:
+        self._forget(name)
         async with self._db.engine.begin() as conn:
             gone = await conn.execute(projects_table.delete().where(projects_table.c.name == name))
             if not gone.rowcount:
@@ -204,7 +220,23 @@ class ProjectStore:
         self, project: str, stage: str, service: str, uri: str, revision: int | None = None
     ) -> Resource | None:
         """The newest version at or before `revision`, looking at the service, then the stage,
-        then the project level (the first level that has the file wins)."""
+        then the project level (the first level that has the file wins).
+
+        As-of reads never change once the revision exists, so they are cached."""
+        if revision is None:
+            return await self._lookup(project, stage, service, uri, None)
+        key = (project, stage, service, uri, revision)
+        if key in self._as_of:
+            return self._as_of[key]
+        found = await self._lookup(project, stage, service, uri, revision)
+        if len(self._as_of) >= 4096:
+            self._as_of.clear()
+        self._as_of[key] = found
+        return found
+
+    async def _lookup(
+        self, project: str, stage: str, service: str, uri: str, revision: int | None
+    ) -> Resource | None:
         t = resources_table
         levels = [(stage, service), (stage, ""), ("", "")] if service else [(stage, ""), ("", "")]
         if not stage:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from selfheal.control import messages
@@ -24,11 +25,16 @@ from selfheal.control.actions import (
 from selfheal.control.engine import SequenceEngine, section
 from selfheal.control.evaluation import Evaluator, SliScope
 from selfheal.control.sequences import Sequence
-from selfheal.control.specs import SpecError, load_remediation, parse_duration
+from selfheal.control.specs import Remediation, SpecError, load_remediation, parse_duration
 from selfheal.core import CloudEvent, SelfhealError, task_event
 
 log = logging.getLogger(__name__)
 ALIASES = {"featuretoggle": "toggle-feature"}
+
+
+@lru_cache(maxsize=256)
+def parsed_remediation(text: str) -> Remediation:
+    return load_remediation(text)
 
 
 class SequenceResources:
@@ -105,7 +111,7 @@ class RemediationTasks:
             why = f"no remediation.yaml for {seq.project}/{seq.stage}/{seq.service}"
         else:
             try:
-                actions = load_remediation(text).actions_for(
+                actions = parsed_remediation(text).actions_for(
                     title, str(root) if isinstance(root, str) else None
                 )
             except SpecError as exc:
