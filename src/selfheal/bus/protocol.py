@@ -1,6 +1,7 @@
 """The event bus seam: publish, subscribe by type pattern, close.
 
-Delivery contract (every adapter honours it, `tests/bus/test_contract.py` checks it):
+Delivery contract (every adapter honours it; `tests/integration/bus/test_bus_contract.py`
+checks it):
 - Subjects are event types; patterns use NATS wildcards (`*` one token, `>` the rest).
 - A handler that returns acknowledges the event; one that raises gets it again later
   (at-least-once, up to a redelivery limit, then the event is dropped and logged).
