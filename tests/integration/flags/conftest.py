@@ -6,29 +6,20 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from selfheal.bootstrap import Container
-from selfheal.web import errors
+from selfheal.web import create_app
 
 ADMIN = "*:*.admin-secret"
 CLIENT = "default:production.client-secret"
 FRONTEND = "default:production.frontend-secret"
 
 
-def flags_app(container: Container) -> FastAPI:
-    """Only the flags routes with the shared error mapping, so that these tests do not depend
-    on other contexts' routers (create_app mounts exactly these same routers)."""
-    app = FastAPI()
-    errors.install(app)
-    for router in container.flags.routers():
-        app.include_router(router)
-    return app
-
-
 @pytest.fixture
 async def http(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = flags_app(container)
+    """The whole app, as `selfheal up` serves it, so another context's route (or one of ours)
+    shadowing a flags route shows up here."""
+    app = create_app(container, manage_lifecycle=False)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:

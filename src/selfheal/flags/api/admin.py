@@ -135,6 +135,16 @@ def router(
         await service.delete_strategy(name, environment, sid, project=project, actor=by)
         return Response(status_code=200)
 
+    @api.get(feature + "/environments/{environment}/variants")
+    async def get_variants(
+        request: Request, project: str, name: str, environment: str
+    ) -> JSONResponse:
+        await who(request)
+        service.check_environment(environment)
+        flag = await service.get_flag(name, project)
+        variants = [x.to_dict() for x in flag.env(environment).variants]
+        return JSONResponse({"version": 1, "variants": variants})
+
     @api.put(feature + "/environments/{environment}/variants")
     async def set_variants(
         request: Request, project: str, name: str, environment: str
@@ -173,16 +183,23 @@ def router(
         await service.delete_dependency(name, None, project=project, actor=by)
         return Response(status_code=200)
 
-    @api.post("/projects/{project}/bulk_features/environments/{environment}/{state}")
-    async def bulk(request: Request, project: str, environment: str, state: str) -> Response:
+    async def bulk(request: Request, project: str, environment: str, on: bool) -> Response:
         by = await who(request)
-        if state not in ("on", "off"):
-            raise FlagNotFound(f"no route .../{state}")
         service.check_project(project)
         service.check_environment(environment)
         names = _names(await read_json(request))
-        await service.bulk_set_enabled(names, environment, state == "on", project=project, actor=by)
+        await service.bulk_set_enabled(names, environment, on, project=project, actor=by)
         return Response(status_code=200)
+
+    bulk_env = "/projects/{project}/bulk_features/environments/{environment}"
+
+    @api.post(bulk_env + "/on")
+    async def bulk_on(request: Request, project: str, environment: str) -> Response:
+        return await bulk(request, project, environment, True)
+
+    @api.post(bulk_env + "/off")
+    async def bulk_off(request: Request, project: str, environment: str) -> Response:
+        return await bulk(request, project, environment, False)
 
     @api.post("/projects/{project}/revive")
     async def revive_many(request: Request, project: str) -> Response:
@@ -204,18 +221,23 @@ def router(
         flags = await service.list_flags(archived=True)
         return JSONResponse({"version": 1, "features": [flag_view(f) for f in flags]})
 
-    @api.post("/features/{name}/toggle/{state}")
-    async def legacy_toggle(request: Request, name: str, state: str) -> JSONResponse:
+    async def legacy_toggle(request: Request, name: str, on: bool) -> JSONResponse:
         """Keptn's unleash-service: Basic auth, no body, no environment (default one)."""
         by = await who(request)
-        if state not in ("on", "off"):
-            raise FlagNotFound(f"no route .../{state}")
         project = await service.store.flag_project(name)
         if project is None:
             raise FlagNotFound(f"no flag {name!r}")
         env = service.default_environment
-        await service.set_enabled(name, env, state == "on", project=project, actor=by)
+        await service.set_enabled(name, env, on, project=project, actor=by)
         return JSONResponse(flag_view(await service.get_flag(name, project)), status_code=201)
+
+    @api.post("/features/{name}/toggle/on")
+    async def legacy_on(request: Request, name: str) -> JSONResponse:
+        return await legacy_toggle(request, name, True)
+
+    @api.post("/features/{name}/toggle/off")
+    async def legacy_off(request: Request, name: str) -> JSONResponse:
+        return await legacy_toggle(request, name, False)
 
     @api.get("/segments")
     async def list_segments(request: Request) -> JSONResponse:
