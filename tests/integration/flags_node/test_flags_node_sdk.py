@@ -22,17 +22,24 @@ const client = initialize({ url: url + '/api/', appName: 'node-sdk-test', enviro
   refreshInterval: 300, metricsInterval: 0, disableMetrics: true,
   customHeaders: { Authorization: token } });
 client.on('error', (e) => { console.error('sdk error', e.message); });
-let printed = 0;
+// The SDK emits 'changed' once before its first 'synchronized' (and evaluates nothing yet):
+// only a 'changed' after that is the flip.
+let synced = false;
+const context = { userId: 'u1', remoteAddress: '10.1.2.3', properties: { tier: 'gold' } };
 function report(tag) {
   const out = { tag };
   for (const f of flags) {
-    out[f] = client.isEnabled(f, { userId: 'u1', remoteAddress: '10.1.2.3', properties: { tier: 'gold' } });
-    out[f + ':variant'] = client.getVariant(f, { userId: 'u1' }).name;
+    out[f] = client.isEnabled(f, context);
+    out[f + ':variant'] = client.getVariant(f, context).name;
   }
   console.log(JSON.stringify(out));
 }
-client.on('synchronized', () => { report('synced'); });
-client.on('changed', () => { report('changed'); if (++printed >= 1) { setTimeout(() => process.exit(0), 50); } });
+client.on('synchronized', () => { synced = true; report('synced'); });
+client.on('changed', () => {
+  if (!synced) { return; }
+  report('changed');
+  setTimeout(() => process.exit(0), 50);
+});
 setTimeout(() => { console.error('timeout'); process.exit(2); }, 20000);
 """
 
@@ -77,7 +84,7 @@ def test_node_unleash_client_sees_flags_and_flip(tmp_path: Path) -> None:
             srv.url,
             srv.admin_token,
             "PUT",
-            f"{base}/users/variants",
+            f"{base}/users{env}/variants",  # Unleash 8 has no feature-level PUT …/variants
             [{"name": "blue", "weight": 1000, "weightType": "variable", "stickiness": "default"}],
         )
         for name in ("users", "net"):
