@@ -8,11 +8,13 @@ SDK writes (structured and binary) parses here unchanged.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 from selfheal.core.errors import InvalidInput
 from selfheal.core.ids import new_id
@@ -52,7 +54,9 @@ def iso_from_epoch(seconds: float) -> str:
 
 
 def epoch_from_iso(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    """Seconds since the epoch of an RFC 3339 time (`Z` or an offset; `t`/`z` too; any
+    number of fractional digits, as Go's RFC3339Nano writes them)."""
+    return datetime.fromisoformat(value.upper().replace("Z", "+00:00")).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +168,14 @@ class CloudEvent:
             if isinstance(value, str | int | bool | float):
                 extensions[key] = str(value)
         subject = obj.get("subject")
+        data = obj.get("data")
+        if data is None and obj.get("data_base64") is not None:
+            data = _decode_base64(obj["data_base64"], ctype)
         return cls(
             type=obj["type"],
             source=obj["source"],
             id=obj["id"],
-            data=obj.get("data"),
+            data=data,
             time=time_value,
             specversion="1.0",
             datacontenttype=ctype,
@@ -190,8 +197,50 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def _check_type(value: str) -> None:
-    if any(ch.isspace() for ch in value) or value.startswith(".") or value.endswith("."):
+    """Types become NATS subjects: no spaces, no empty tokens, no wildcard tokens."""
+    tokens = value.split(".")
+    if any(ch.isspace() for ch in value) or any(t in ("", "*", ">") for t in tokens):
         raise InvalidEvent(f"attribute 'type' is not a valid event type: {value!r}", field="type")
+
+
+def _decode_base64(value: Any, content_type: str) -> Any:
+    if not isinstance(value, str):
+        raise InvalidEvent("attribute 'data_base64' must be a string", field="data_base64")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise InvalidEvent("attribute 'data_base64' is not base64", field="data_base64") from exc
+    return _decode_data(raw, content_type, field="data_base64")
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type in ("application/json", "text/json", "") or content_type.endswith("+json")
+
+
+def _decode_data(raw: bytes, content_type: str, *, field: str) -> Any:
+    """JSON content types become values; anything else stays text (data must be JSON-able)."""
+    if _is_json(content_type.split(";", maxsplit=1)[0].strip().lower()):
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidEvent(f"body is not valid JSON: {exc}", field=field) from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(f"{field} is neither JSON nor UTF-8 text", field=field) from exc
+
+
+def _header_value(value: str) -> str:
+    """Undo what HTTP does to a ce-* header: ASGI servers hand UTF-8 bytes over as latin-1,
+    and the HTTP binding percent-encodes non-printable characters, space, `"` and `%`."""
+    try:
+        value = value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return unquote(value) if "%" in value else value
+
+
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 
 
 def parse_http(
@@ -207,16 +256,10 @@ def parse_http(
         for key, value in headers.items():
             lower = key.lower()
             if lower.startswith("ce-"):
-                attrs[lower[3:]] = value
-        attrs["datacontenttype"] = content_type or "application/json"
+                attrs[lower[3:]] = _header_value(value)
+        attrs["datacontenttype"] = (headers.get("content-type") or "").strip() or "application/json"
         if body:
-            if content_type in ("application/json", "") or content_type.endswith("+json"):
-                try:
-                    attrs["data"] = json.loads(body)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise InvalidEvent(f"body is not valid JSON: {exc}", field="data") from exc
-            else:
-                attrs["data"] = body.decode("utf-8", "replace")
+            attrs["data"] = _decode_data(body, content_type, field="data")
         return CloudEvent.from_dict(attrs, fill_defaults=fill_defaults)
     if content_type not in ("application/cloudevents+json", "application/json", ""):
         raise InvalidEvent(
@@ -232,6 +275,8 @@ def to_binary_http(event: CloudEvent) -> tuple[dict[str, str], bytes]:
     attrs = event.to_dict()
     data = attrs.pop("data")
     ctype = attrs.pop("datacontenttype")
-    headers = {f"ce-{k}": str(v) for k, v in attrs.items()}
+    headers = {f"ce-{k}": quote(str(v), safe=_HEADER_SAFE) for k, v in attrs.items()}
     headers["content-type"] = ctype
+    if isinstance(data, str) and not _is_json(ctype.split(";", maxsplit=1)[0].strip().lower()):
+        return headers, data.encode()
     return headers, json.dumps(data).encode()
