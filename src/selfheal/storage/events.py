@@ -102,15 +102,21 @@ class SqlEventStore:
     def __init__(self, database: Database) -> None:
         self._db = database
         self._insert: Any = (
-            postgresql.insert(events_table)
-            if database.dialect == "postgresql"
-            else sqlite.insert(events_table)
-        ).on_conflict_do_nothing(index_elements=["source", "id"])
+            (
+                postgresql.insert(events_table)
+                if database.dialect == "postgresql"
+                else sqlite.insert(events_table)
+            )
+            .on_conflict_do_nothing(index_elements=["source", "id"])
+            .returning(events_table.c.seq)
+        )
 
     async def append(self, event: CloudEvent) -> bool:
+        # RETURNING rather than rowcount: psycopg's async cursor reports -1 for a skipped
+        # ON CONFLICT DO NOTHING, which read as "inserted" and republished duplicates
         async with self._db.engine.begin() as conn:
             result = await conn.execute(self._insert, _row(event))
-        return bool(result.rowcount)
+            return result.first() is not None
 
     async def query(self, query: EventQuery) -> EventPage:
         _check_size(query)
