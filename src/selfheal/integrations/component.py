@@ -33,6 +33,7 @@ from selfheal.integrations.plugins import (
 )
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.secrets import Secrets, SourcedSecrets
+from selfheal.integrations.slis import MonitorSliProvider
 from selfheal.integrations.toggles import ToggleProvider
 from selfheal.integrations.transport import HttpClient, HttpxClient
 from selfheal.integrations.unleash import UnleashAdmin
@@ -221,6 +222,9 @@ class IntegrationsComponent:
         if control is not None:
             for provider in self.providers:
                 control.register_action_provider(provider)
+            monitor_service = getattr(self.monitor, "service", None)
+            if monitor_service is not None:
+                control.register_sli_provider("monitor", MonitorSliProvider(monitor_service))
         events = self.runtime.events
         self.comments = ProblemComments(
             getattr(self.monitor, "service", None), self.outbox, ui_url=self.ui_url
