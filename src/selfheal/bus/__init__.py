@@ -9,13 +9,29 @@ from selfheal.bus.subjects import matches
 
 
 async def open_bus(url: str, *, consumer_prefix: str = "selfheal") -> EventBus:
-    """Pick the adapter by URL scheme: `memory://` or `nats://host:port`."""
+    """Pick the adapter by URL scheme: `memory://` or `nats://host:port`.
+
+    A NATS URL may carry `?stream=NAME&subject_prefix=P.&consumer_prefix=C` so that several
+    installations (or test runs) can share one NATS server without sharing events.
+    """
     if url.startswith("memory:"):
         return MemoryBus()
     if url.startswith(("nats:", "tls:")):
+        from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
         from selfheal.bus.jetstream import JetStreamBus
 
-        return await JetStreamBus.connect(url, consumer_prefix=consumer_prefix)
+        parts = urlsplit(url)
+        options = dict(parse_qsl(parts.query))
+        unknown = set(options) - {"stream", "subject_prefix", "consumer_prefix"}
+        if unknown:
+            raise BusError(f"unknown NATS URL option(s): {', '.join(sorted(unknown))}")
+        return await JetStreamBus.connect(
+            urlunsplit(parts._replace(query="")),
+            consumer_prefix=options.get("consumer_prefix", consumer_prefix),
+            stream=options.get("stream", "SELFHEAL"),
+            subject_prefix=options.get("subject_prefix", ""),
+        )
     raise BusError(
         f"unsupported bus URL scheme in {url.split('://', maxsplit=1)[0]!r}: use memory:// or nats://"
     )

@@ -56,6 +56,11 @@ def up(
                 lifespan="on",
             )
         )
+        # uvicorn re-raises SIGTERM once its graceful shutdown is done, which would end the
+        # process with -15; a finished shutdown is a clean exit (0) for supervisors
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: None)
         await server.serve()
 
     asyncio.run(serve())

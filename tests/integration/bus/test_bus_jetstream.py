@@ -134,17 +134,6 @@ async def test_connecting_to_nothing_is_a_bus_error() -> None:
         await JetStreamBus.connect("nats://127.0.0.1:1", connect_timeout=0.5)
 
 
-async def test_open_bus_picks_jetstream_for_nats_urls(nats_url: str) -> None:
-    tag = uuid.uuid4().hex[:8]
-    bus = await open_bus(nats_url, consumer_prefix=f"c{tag}")
-    try:
-        assert isinstance(bus, JetStreamBus)
-        assert bus.stream == "SELFHEAL"
-        assert bus.subjects() == ["sh.keptn.>", "selfheal.>"]
-    finally:
-        await bus.close()
-
-
 async def test_connecting_again_keeps_the_stream(connect: Connect) -> None:
     first = await connect()
     await first.publish(event(i=1))
@@ -152,3 +141,20 @@ async def test_connecting_again_keeps_the_stream(connect: Connect) -> None:
     info = await second.connection.jetstream().stream_info(second.stream)
     assert info.state.messages == 1
     assert info.config.subjects == second.subjects()
+
+
+async def test_open_bus_reads_stream_and_prefix_from_the_url(nats_url: str) -> None:
+    tag = uuid.uuid4().hex[:8]
+    bus = await open_bus(f"{nats_url}?stream=URL_{tag}&subject_prefix=u{tag}.&consumer_prefix=c")
+    try:
+        assert isinstance(bus, JetStreamBus)
+        assert bus.stream == f"URL_{tag}"
+        assert bus.subjects() == [f"u{tag}.sh.keptn.>", f"u{tag}.selfheal.>"]
+    finally:
+        await bus.close()
+        await delete_stream(nats_url, f"URL_{tag}")
+
+
+async def test_open_bus_refuses_unknown_url_options(nats_url: str) -> None:
+    with pytest.raises(BusError, match="bogus"):
+        await open_bus(f"{nats_url}?bogus=1")
