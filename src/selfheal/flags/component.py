@@ -6,11 +6,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
+from starlette.types import ASGIApp
 
 from selfheal.core import CloudEvent
 from selfheal.flags.access import TokenService
 from selfheal.flags.api import admin
 from selfheal.flags.api.client import ClientApi
+from selfheal.flags.api.fastpath import FastPath
 from selfheal.flags.api.frontend import FrontendApi
 from selfheal.flags.api.guard import Guard
 from selfheal.flags.api.ui import router as ui_router
@@ -78,6 +80,17 @@ class FlagsComponent:
             ui_router(self.runtime, self.service, self.tokens, self.usage, self.sessions)
         )
         return [api]
+
+    def fast_path(self, app: ASGIApp) -> ASGIApp:
+        """The SDK hot paths answered ahead of routing (the web layer wraps its app in it)."""
+        return FastPath(
+            app,
+            service=self.service,
+            guard=self.guard,
+            usage=self.usage,
+            frontend=FrontendApi(self.service, self.guard),
+            prefixes=PREFIXES,
+        )
 
     async def start(self) -> None:
         password = self.root.admin_password

@@ -105,6 +105,7 @@ class Snapshot:
     _bodies: dict[tuple[Scope, bool], Body] = field(default_factory=dict)
     _features: dict[tuple[Scope, bool], list[dict[str, Any]]] = field(default_factory=dict)
     _engines: dict[Scope, Engine] = field(default_factory=dict)
+    _enabled: dict[Scope, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, flags: list[Flag], segments: list[Segment], revision: int) -> Snapshot:
@@ -123,6 +124,14 @@ class Snapshot:
             ]
             self._features[key] = cached
         return cached
+
+    def enabled_names(self, scope: Scope) -> list[str]:
+        """The flags switched on in the scope's environment, in payload order (the frontend API
+        lists only enabled flags, so the rest need no evaluation)."""
+        found = self._enabled.get(scope)
+        if found is None:
+            found = self._enabled[scope] = [f["name"] for f in self.features(scope) if f["enabled"]]
+        return found
 
     def segment_list(self) -> list[dict[str, Any]]:
         return [

@@ -107,6 +107,10 @@ class TokenAuthenticator:
         """The principal if already known, without any I/O (the SDK hot path)."""
         return self._known.get(digest(strip(secret)))
 
+    def known(self, secret_hash: str) -> Principal | None:
+        """The principal for an already hashed secret, without any I/O (the fast path)."""
+        return self._known.get(secret_hash)
+
     def remember(self, token: ApiToken) -> None:
         self._known[token.secret_hash] = principal(token)
         self._unknown.discard(token.secret_hash)

@@ -45,5 +45,6 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
         for r in component.routers():
             app.include_router(r)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(container.flags.fast_path)  # SDK polls skip routing; inside the metrics
     app.add_middleware(RequestMetrics, registry=container.runtime.registry)
     return app

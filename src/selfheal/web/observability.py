@@ -25,6 +25,10 @@ class RequestMetrics:
             ["method", "route", "status"],
             registry=registry,
         )
+        # labels() takes a lock and builds a tuple on every call: keep the children (one per
+        # route template, method and status, so bounded by the routes).
+        self._latency: dict[tuple[str, str], Any] = {}
+        self._requests: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,5 +48,12 @@ class RequestMetrics:
             route: Any = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "GET")
-            self.latency.labels(method, path).observe(time.perf_counter() - start)
-            self.requests.labels(method, path, str(status[0])).inc()
+            latency = self._latency.get((method, path))
+            if latency is None:
+                latency = self._latency[method, path] = self.latency.labels(method, path)
+            latency.observe(time.perf_counter() - start)
+            key = (method, path, status[0])
+            counter = self._requests.get(key)
+            if counter is None:
+                counter = self._requests[key] = self.requests.labels(method, path, str(status[0]))
+            counter.inc()

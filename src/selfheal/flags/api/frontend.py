@@ -13,8 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from selfheal.core import InvalidInput
 from selfheal.flags.api.guard import ANY, FRONTEND, Guard, read_json
 from selfheal.flags.service import FlagsService
+from selfheal.runtime import Principal
 
 STANDARD = ("userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime")
 
@@ -35,7 +37,8 @@ def context_from_query(request: Request) -> dict[str, Any]:
     return ctx
 
 
-def context_from_body(raw: Any, request: Request, *, ofrep: bool = False) -> dict[str, Any]:
+def context_from_body(raw: Any, client: str | None, *, ofrep: bool = False) -> dict[str, Any]:
+    """The evaluation context from a JSON body; `client` is the caller's address."""
     src = raw.get("context", {}) if isinstance(raw, dict) else None
     if not isinstance(src, dict):
         raise ValueError("context must be a JSON object")
@@ -54,9 +57,20 @@ def context_from_body(raw: Any, request: Request, *, ofrep: bool = False) -> dic
         else:
             props[key] = value
     ctx["properties"] = props
-    if "remoteAddress" not in ctx and request.client:
-        ctx["remoteAddress"] = request.client.host
+    if "remoteAddress" not in ctx and client:
+        ctx["remoteAddress"] = client
     return ctx
+
+
+def _host(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def render(content: Any) -> bytes:
+    """Exactly the bytes Starlette's JSONResponse makes (the fast path must not differ)."""
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
 
 
 def ofrep_value(enabled: bool, variant: dict[str, Any]) -> tuple[Any, str]:
@@ -81,22 +95,29 @@ class FrontendApi:
         self.service = service
         self.guard = guard
 
-    async def _toggles(self, request: Request, ctx: dict[str, Any]) -> Response:
-        principal = await self.guard.principal(request, FRONTEND)
+    def toggles(self, principal: Principal, ctx: dict[str, Any]) -> bytes:
+        """The `{"toggles": […]}` body for a frontend principal (shared with the fast path)."""
         scope = self.guard.scope(principal)
         ctx.setdefault("environment", scope.environment)
-        engine = self.service.snapshot.engine(scope)
-        toggles = [
-            {
-                "name": e.name,
-                "enabled": True,
-                "variant": e.variant,
-                "impressionData": e.impression_data,
-            }
-            for e in engine.evaluate_all(ctx)
-            if e.enabled
-        ]
-        return JSONResponse({"toggles": toggles})
+        snapshot = self.service.snapshot
+        engine = snapshot.engine(scope)
+        toggles = []
+        for name in snapshot.enabled_names(scope):
+            e = engine.evaluate(name, ctx)
+            if e.enabled:
+                toggles.append(
+                    {
+                        "name": e.name,
+                        "enabled": True,
+                        "variant": e.variant,
+                        "impressionData": e.impression_data,
+                    }
+                )
+        return render({"toggles": toggles})
+
+    async def _toggles(self, request: Request, ctx: dict[str, Any]) -> Response:
+        principal = await self.guard.principal(request, FRONTEND)
+        return Response(self.toggles(principal, ctx), media_type="application/json")
 
     async def frontend_get(self, request: Request) -> Response:
         return await self._toggles(request, context_from_query(request))
@@ -104,10 +125,8 @@ class FrontendApi:
     async def frontend_post(self, request: Request) -> Response:
         raw = await read_json(request, required=False)
         try:
-            ctx = context_from_body(raw, request)
+            ctx = context_from_body(raw, _host(request))
         except ValueError as exc:
-            from selfheal.core import InvalidInput
-
             raise InvalidInput(str(exc), field="context") from exc
         return await self._toggles(request, ctx)
 
@@ -119,7 +138,7 @@ class FrontendApi:
         body = await request.body()
         try:
             raw = json.loads(body) if body.strip() else {}
-            return context_from_body(raw, request, ofrep=True)
+            return context_from_body(raw, _host(request), ofrep=True)
         except (ValueError, UnicodeDecodeError) as exc:
             err: dict[str, Any] = {"errorCode": "INVALID_CONTEXT", "errorDetails": str(exc)}
             if key is not None:
