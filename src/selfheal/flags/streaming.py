@@ -2,7 +2,10 @@
 
 On connect a client gets `unleash-connected` with a hydration event (the full state for its
 token's scope); every later revision sends `unleash-updated` with just the changed flags
-and segments. Revisions arrive through the service's snapshot listener, which the bus
+and segments. A reconnect with `Last-Event-ID` (the revision it last saw) gets only what
+changed since, as one `unleash-updated`, when that revision is still among the last
+`history` ones kept in memory (or nothing, when it is the current one); otherwise it is
+hydrated again. Revisions arrive through the service's snapshot listener, which the bus
 drives, so a flip on any replica reaches clients connected to every replica.
 """
 
@@ -10,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,10 +38,34 @@ class _Listener:
 
 
 class StreamHub:
-    def __init__(self, *, keepalive: float = 15.0) -> None:
+    def __init__(self, *, keepalive: float = 15.0, history: int = 64) -> None:
         self._listeners: set[_Listener] = set()
         self._keepalive = keepalive
         self._closed = False
+        self._history: OrderedDict[int, Snapshot] = OrderedDict()
+        self._history_limit = max(1, history)
+
+    def _remember(self, snapshot: Snapshot) -> None:
+        """Keep recent revisions (they share unchanged flags, so this is cheap) to resume from."""
+        if snapshot.revision in self._history:
+            return
+        self._history[snapshot.revision] = snapshot
+        while len(self._history) > self._history_limit:
+            self._history.popitem(last=False)
+
+    def first_frame(self, snapshot: Snapshot, scope: Scope, last_event_id: str | None) -> bytes:
+        """Hydration, or on a resume only the changes since `last_event_id` (maybe none)."""
+        self._remember(snapshot)
+        seen = None
+        if last_event_id is not None and last_event_id.strip().isdigit():
+            seen = int(last_event_id.strip())
+        if seen is not None and seen == snapshot.revision:
+            return b""
+        old = self._history.get(seen) if seen is not None and seen < snapshot.revision else None
+        if old is None:
+            return frame("unleash-connected", snapshot.hydration(scope), snapshot.revision)
+        delta = snapshot.delta_since(old, scope)
+        return frame("unleash-updated", delta, snapshot.revision) if delta else b""
 
     @property
     def connected(self) -> int:
@@ -45,6 +73,8 @@ class StreamHub:
 
     async def publish(self, old: Snapshot, new: Snapshot) -> None:
         """Snapshot listener: send each connected scope what changed."""
+        self._remember(old)
+        self._remember(new)
         if not self._listeners:
             return
         deltas: dict[Scope, bytes | None] = {}
@@ -66,11 +96,14 @@ class StreamHub:
                     listener.queue.get_nowait()
                 listener.queue.put_nowait(None)
 
-    async def stream(self, snapshot: Snapshot, scope: Scope) -> AsyncIterator[bytes]:
+    async def stream(
+        self, snapshot: Snapshot, scope: Scope, last_event_id: str | None = None
+    ) -> AsyncGenerator[bytes, None]:
         listener = _Listener(scope)
         self._listeners.add(listener)
         try:
-            yield frame("unleash-connected", snapshot.hydration(scope), snapshot.revision)
+            first = self.first_frame(snapshot, scope, last_event_id)
+            yield first or KEEPALIVE
             while not self._closed:
                 try:
                     message = await asyncio.wait_for(listener.queue.get(), self._keepalive)

@@ -53,7 +53,7 @@ class ClientApi:
         principal = await self.guard.principal(request, CLIENT)
         scope = self.guard.scope(principal, request)
         return StreamingResponse(
-            self.hub.stream(self.service.snapshot, scope),
+            self.hub.stream(self.service.snapshot, scope, request.headers.get("last-event-id")),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
