@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -196,10 +197,12 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+_BAD_TYPE = re.compile(r"\s|^\.|\.$|\.\.|(^|\.)[*>](\.|$)")
+
+
 def _check_type(value: str) -> None:
     """Types become NATS subjects: no spaces, no empty tokens, no wildcard tokens."""
-    tokens = value.split(".")
-    if any(ch.isspace() for ch in value) or any(t in ("", "*", ">") for t in tokens):
+    if _BAD_TYPE.search(value):
         raise InvalidEvent(f"attribute 'type' is not a valid event type: {value!r}", field="type")
 
 
