@@ -147,6 +147,8 @@ class SlackPlugin:
         return f"{icon}{title} {n.message}" + (f" ({scope})" if scope else "")
 
     async def notify(self, n: m.Notification) -> None:
+        if not n.message:
+            return  # a bare Keptn event (get-action, evaluation.triggered …) is for webhooks
         meta = {
             "problem": n.problem.key if n.problem else None,
             "keptn_context": n.keptn_context,
