@@ -237,10 +237,7 @@ class MonitorService:
 
     # SLIs -------------------------------------------------------------------------------
     def find_service(self, scope_tags: dict[str, str]) -> Watcher | None:
-        wanted = dict(scope_tags)
-        for short in ("project", "stage", "service"):
-            if short in wanted:
-                wanted.setdefault(f"keptn_{short}", wanted.pop(short))
+        wanted = _keptn_tags(scope_tags)
         for watcher in self.watchers.values():
             tags = {**watcher.spec.tags, "name": watcher.spec.name}
             if all(tags.get(k) == v for k, v in wanted.items()):
@@ -258,15 +255,23 @@ class MonitorService:
         if name not in SLI_NAMES:
             return None
         watcher = self.find_service(scope_tags)
-        if watcher is None:
-            return None
         if name == "problem_open":
-            problems, _ = await self.store.find(ProblemQuery(service=watcher.spec.name, limit=500))
+            wanted = _keptn_tags(scope_tags)
+            service = watcher.spec.name if watcher else wanted.get("keptn_service")
+            if service is None:
+                return None
+            problems, _ = await self.store.find(ProblemQuery(service=service, limit=500))
+            if watcher is None:  # a problem from Alertmanager or Dynatrace: matched by its tags
+                problems = [p for p in problems if _keptn_tags(p.tags).items() >= wanted.items()]
+                if not problems:
+                    return None
             return (
                 1.0
                 if any(p.start <= end and (p.end is None or p.end > end) for p in problems)
                 else 0.0
             )
+        if watcher is None:
+            return None
         w = watcher.series.between(start, end)
         if w is None:
             return None
@@ -276,3 +281,12 @@ class MonitorService:
             return w.throughput
         q = w.quantile(int(name.rsplit("_p", 1)[1]) / 100)
         return None if q is None else q * 1000
+
+
+def _keptn_tags(tags: dict[str, str]) -> dict[str, str]:
+    """Scope keys `project/stage/service` as the `keptn_*` tags they stand for."""
+    wanted = dict(tags)
+    for short in ("project", "stage", "service"):
+        if short in wanted:
+            wanted.setdefault(f"keptn_{short}", wanted.pop(short))
+    return wanted
