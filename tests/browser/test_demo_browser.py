@@ -63,7 +63,7 @@ def test_banner_turns_green_and_the_bridge_shows_remediated(tmp_path: Path) -> N
                 assert "served from the CDN" in seen[-1][2]
 
                 report = run.report(timeout=120)
-                assert report["ok"] is True, report["checks"]
+                assert report["ok"] is True, (report.get("error"), report["checks"])
                 page.goto(report["urls"]["sequences"])
                 if "/login" in page.url:
                     page.fill("input[name=username]", "admin")

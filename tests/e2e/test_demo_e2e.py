@@ -29,7 +29,7 @@ def test_demo_closes_the_loop_and_cleans_up(tmp_path: Path) -> None:
     run = DemoRun(tmp_path)
     try:
         report = run.report(timeout=150)
-        assert report["ok"] is True, report["checks"]
+        assert report["ok"] is True, (report.get("error"), report["checks"])
         assert isinstance(report["fault_at"], float)
         for step in STEPS:
             assert isinstance(report[step], float), step
