@@ -15,6 +15,7 @@ from selfheal.control.remediation import RemediationTasks
 from selfheal.control.safety import Safety
 from selfheal.control.sequences import SequenceStore
 from selfheal.control.service import ControlService
+from selfheal.control.steps import Steps
 from selfheal.core import CloudEvent, parse_type
 from selfheal.core.keptn import LEGACY_PROBLEM_OPEN, PROBLEM
 
@@ -32,9 +33,10 @@ class ControlComponent:
     def __init__(self, runtime: Runtime, settings: ControlSettings) -> None:
         self.runtime = runtime
         self.settings = settings
-        self.sequences = SequenceStore(runtime.database)
+        steps = Steps(runtime.database, runtime.events)
+        self.sequences = SequenceStore(runtime.database, steps)
         self.engine = SequenceEngine(
-            runtime, settings, ProjectStore(runtime.database), self.sequences
+            runtime, settings, ProjectStore(runtime.database, steps), self.sequences, steps
         )
         self.evaluator = Evaluator(self._problem_open)
         self.tasks = RemediationTasks(self.engine, self.evaluator, dry_run=settings.dry_run)
@@ -59,6 +61,8 @@ class ControlComponent:
         return [http.router(self.service), bridge.router(self.service)]
 
     async def on_event(self, event: CloudEvent) -> None:
+        if self.engine.handled_here(event):
+            return  # this engine emitted it and applied it already
         if event.type == LEGACY_PROBLEM_OPEN:
             await self.intake.on_problem(event)
             return
@@ -97,3 +101,4 @@ class ControlComponent:
             await sub.unsubscribe()
         self._subscriptions.clear()
         await self.engine.stop()
+        self.engine.steps.close()

@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
-from selfheal.control import messages
+from selfheal.control import messages, steps
 from selfheal.control.config import ControlSettings
 from selfheal.control.projects import SHIPYARD, ProjectStore
 from selfheal.control.sequences import Sequence, SequenceStore
 from selfheal.control.specs import Shipyard, SpecError, Task, load_shipyard
+from selfheal.control.steps import Steps
 from selfheal.core import CloudEvent, new_id, parse_type, sequence_event, task_event
 from selfheal.runtime import Runtime
 from selfheal.storage import EventQuery
@@ -29,6 +30,8 @@ SOURCE = "selfheal/control"
 TaskHandler = Callable[[Sequence, CloudEvent], Awaitable[None]]
 Hook = Callable[[Sequence], Awaitable[str | None]]
 _RESERVED = ("status", "result", "message")
+ESCALATING = ("exhausted", "escalated")
+"""Outcomes after which `on_finished` runs (outside the step) before `.finished` goes out."""
 
 
 def section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -61,8 +64,10 @@ class SequenceEngine:
         settings: ControlSettings,
         projects: ProjectStore,
         store: SequenceStore,
+        steps: Steps | None = None,
     ) -> None:
         self.runtime = runtime
+        self.steps = steps or Steps(runtime.database, runtime.events)
         self.settings = settings
         self.projects = projects
         self.store = store
@@ -73,6 +78,7 @@ class SequenceEngine:
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._work: set[asyncio.Task[None]] = set()
         self._waking = 0
+        self._mine: dict[str, None] = {}  # ids of events this engine already applied itself
 
     @property
     def busy(self) -> bool:
@@ -80,16 +86,36 @@ class SequenceEngine:
         return bool(self._work) or self._waking > 0
 
     # plumbing ----------------------------------------------------------------------
-    def _lock(self, context: str) -> asyncio.Lock:
+    def lock(self, context: str) -> asyncio.Lock:
+        """The in-process lock of one sequence (take it before opening a step)."""
         lock = self._locks.get(context)
         if lock is None:
             lock = self._locks[context] = asyncio.Lock()
         return lock
 
-    def spawn(self, coro: Awaitable[None], name: str) -> None:
+    def handled_here(self, event: CloudEvent) -> bool:
+        """True (once) for an event this engine emitted and applied directly: its copy from
+        the bus needs no second look."""
+        if event.id in self._mine and event.source.startswith("selfheal/"):
+            del self._mine[event.id]
+            return True
+        return False
+
+    def mark_applied(self, event: CloudEvent) -> None:
+        if len(self._mine) >= 50_000:
+            for key in list(self._mine)[:10_000]:
+                del self._mine[key]
+        self._mine[event.id] = None
+
+    def spawn(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run `work()` as a task once the active step (if any) has committed."""
+        self.steps.later(lambda: self._spawn_now(work, name))
+
+    def _spawn_now(self, work: Callable[[], Awaitable[None]], name: str) -> None:
         async def run() -> None:
+            steps.detach()
             try:
-                await coro
+                await work()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -100,6 +126,10 @@ class SequenceEngine:
         task.add_done_callback(self._work.discard)
 
     def _schedule(self, seq: Sequence) -> None:
+        """(Re-)arm the sequence's timer once the active step (if any) has committed."""
+        self.steps.later(lambda: self._schedule_now(seq))
+
+    def _schedule_now(self, seq: Sequence) -> None:
         old = self._timers.pop(seq.context, None)
         if old is not None and old is not asyncio.current_task():
             old.cancel()
@@ -108,6 +138,7 @@ class SequenceEngine:
         deadline, context = seq.deadline, seq.context
 
         async def wake() -> None:
+            steps.detach()
             await self.runtime.clock.sleep(deadline - self.runtime.clock.now())
             if self._timers.get(context) is asyncio.current_task():
                 del self._timers[context]
@@ -137,8 +168,20 @@ class SequenceEngine:
             id=ext.pop("id", "") or new_id(),
             time=_iso(self.runtime.clock.now()),
         ).with_extensions(shkeptncontext=seq.context, **ext)
-        await self.runtime.events.publish(event)
+        await self.steps.publish(event)
         return event.id
+
+    async def apply(self, event: CloudEvent) -> None:
+        """Emit an answer into the active step and apply it at once (no bus round trip)."""
+        self.mark_applied(event)
+        await self.steps.publish(event)
+        await self._on_task_event(event)
+
+    async def answer(self, context: str, events: list[CloudEvent]) -> None:
+        """A built-in provider's answers (`.started`, `.finished`), applied in one step."""
+        async with self.lock(context), self.steps.open():
+            for event in events:
+                await self.apply(event)
 
     def base(self, seq: Sequence) -> dict[str, Any]:
         data = {k: v for k, v in seq.data.items() if k not in _RESERVED}
@@ -165,6 +208,14 @@ class SequenceEngine:
     # intake of sequence triggers ----------------------------------------------------
     async def trigger(self, event: CloudEvent, stage: str, name: str) -> Sequence | None:
         context = event.shkeptncontext or event.id
+        result: Sequence | None = None
+        async with self.lock(context), self.steps.open():
+            result = await self.trigger_here(event, stage, name)
+        return result
+
+    async def trigger_here(self, event: CloudEvent, stage: str, name: str) -> Sequence | None:
+        """Start (or queue) the sequence inside the caller's lock and step."""
+        context = event.shkeptncontext or event.id
         data = event.payload()
         project, service = event.project, event.service
         if not project or not service:
@@ -188,18 +239,17 @@ class SequenceEngine:
         )
         if not await self.store.insert(seq):
             return None
-        async with self._lock(context):
-            if revision is None:
-                return await self.finish(seq, "errored", f"project {project!r} does not exist")
-            try:
-                tasks = await self.tasks(seq)
-            except SpecError as exc:
-                return await self.finish(seq, "errored", f"shipyard.yaml is invalid: {exc}")
-            if not tasks:
-                return await self.finish(
-                    seq, "errored", f"stage {stage!r} has no sequence {name!r} in the shipyard"
-                )
-            return await self._try_start(seq)
+        if revision is None:
+            return await self.finish(seq, "errored", f"project {project!r} does not exist")
+        try:
+            tasks = await self.tasks(seq)
+        except SpecError as exc:
+            return await self.finish(seq, "errored", f"shipyard.yaml is invalid: {exc}")
+        if not tasks:
+            return await self.finish(
+                seq, "errored", f"stage {stage!r} has no sequence {name!r} in the shipyard"
+            )
+        return await self._try_start(seq)
 
     async def _try_start(self, seq: Sequence) -> Sequence | None:
         if not await self.store.acquire(seq.scope, seq.context):
@@ -287,10 +337,8 @@ class SequenceEngine:
         handler = self.handlers.get(task.name)
         if handler is not None:
             event = CloudEvent(type=event_type, source=SOURCE, data=data, id=seq.triggered_id)
-            self.spawn(
-                handler(seq, event.with_extensions(shkeptncontext=seq.context)),
-                f"task:{task.name}:{seq.context}",
-            )
+            ready = event.with_extensions(shkeptncontext=seq.context)
+            self.spawn(lambda: handler(seq, ready), f"task:{task.name}:{seq.context}")
 
     # answers from providers ---------------------------------------------------------
     async def on_task_event(self, event: CloudEvent) -> None:
@@ -300,28 +348,35 @@ class SequenceEngine:
             return
         if parsed.phase not in ("started", "finished"):
             return
-        async with self._lock(context):
-            seq = await self.store.get(context)
-            if seq is None or seq.state != "started" or seq.triggered_id is None:
-                return
-            if event.triggeredid is not None and event.triggeredid != seq.triggered_id:
-                return
-            tasks = await self.tasks(seq)
-            if not 0 <= seq.task_index < len(tasks) or tasks[seq.task_index].name != parsed.name:
-                return
-            if parsed.phase == "started":
-                if seq.phase == "triggered":
-                    now = self.runtime.clock.now()
-                    saved = await self.store.save(
-                        seq,
-                        phase="started",
-                        deadline=now + self.settings.task_timeout_seconds,
-                        updated=now,
-                    )
-                    if saved is not None:
-                        self._schedule(saved)
-                return
-            await self._finished(seq, tasks[seq.task_index], event.payload())
+        async with self.lock(context), self.steps.open():
+            await self._on_task_event(event)
+
+    async def _on_task_event(self, event: CloudEvent) -> None:
+        parsed = parse_type(event.type)
+        context = event.shkeptncontext
+        if parsed is None or parsed.stage is not None or context is None:
+            return
+        seq = await self.store.get(context)
+        if seq is None or seq.state != "started" or seq.triggered_id is None:
+            return
+        if event.triggeredid is not None and event.triggeredid != seq.triggered_id:
+            return
+        tasks = await self.tasks(seq)
+        if not 0 <= seq.task_index < len(tasks) or tasks[seq.task_index].name != parsed.name:
+            return
+        if parsed.phase == "started":
+            if seq.phase == "triggered":
+                now = self.runtime.clock.now()
+                saved = await self.store.save(
+                    seq,
+                    phase="started",
+                    deadline=now + self.settings.task_timeout_seconds,
+                    updated=now,
+                )
+                if saved is not None:
+                    self._schedule(saved)
+            return
+        await self._finished(seq, tasks[seq.task_index], event.payload())
 
     async def _finished(self, seq: Sequence, task: Task, data: Mapping[str, Any]) -> None:
         status = str(data.get("status") or "succeeded")
@@ -396,9 +451,22 @@ class SequenceEngine:
         self._schedule(done)
         status = {"errored": "errored", "aborted": "aborted"}.get(outcome, "succeeded")
         result = "pass" if outcome in ("remediated", "resolved", "succeeded") else "fail"
-        if self.on_finished is not None:
-            await self.on_finished(done)
-            done = await self.store.get(done.context) or done
+        if self.on_finished is not None and outcome in ESCALATING:
+            # escalation runs a provider: not inside this step's transaction
+            self.spawn(lambda: self._follow_up(done, status, result), f"escalate:{done.context}")
+        else:
+            await self._emit_finished(done, status, result)
+        self._locks.pop(done.context, None)
+        if release:
+            await self.store.release(done.scope, done.context)
+            nxt = await self.store.next_waiting((done.project, done.stage, done.service))
+            if nxt is not None:
+                self.spawn(partial(self._start_waiting, nxt.context), f"dequeue:{nxt.context}")
+        if done.name != "remediation":
+            await self._triggered_on(done, result)
+        return done
+
+    async def _emit_finished(self, done: Sequence, status: str, result: str) -> None:
         await self.publish(
             done,
             sequence_event(done.stage, done.name, "finished"),
@@ -407,21 +475,19 @@ class SequenceEngine:
                 "status": status,
                 "result": result,
                 "message": messages.outcome_words(done.outcome, done.message),
-                "outcome": outcome,
+                "outcome": done.outcome or "",
             },
         )
-        self._locks.pop(done.context, None)
-        if release:
-            await self.store.release(done.scope, done.context)
-            nxt = await self.store.next_waiting((done.project, done.stage, done.service))
-            if nxt is not None:
-                self.spawn(self._start_waiting(nxt.context), f"dequeue:{nxt.context}")
-        if done.name != "remediation":
-            await self._triggered_on(done, result)
-        return done
+
+    async def _follow_up(self, done: Sequence, status: str, result: str) -> None:
+        assert self.on_finished is not None
+        try:
+            await self.on_finished(done)
+        finally:
+            await self._emit_finished(await self.store.get(done.context) or done, status, result)
 
     async def _start_waiting(self, context: str) -> None:
-        async with self._lock(context):
+        async with self.lock(context), self.steps.open():
             seq = await self.store.get(context)
             if seq is not None and seq.state == "waiting":
                 await self._try_start(seq)
@@ -441,11 +507,11 @@ class SequenceEngine:
                 source=SOURCE,
                 data={**data, "stage": stage, "labels": seq.data.get("labels", {})},
             ).with_extensions(shkeptncontext=new_id())
-            await self.runtime.events.publish(event)
+            await self.steps.publish(event)
 
     # timers, control, recovery ------------------------------------------------------
     async def on_timer(self, context: str, deadline: float) -> None:
-        async with self._lock(context):
+        async with self.lock(context), self.steps.open():
             seq = await self.store.get(context)
             if seq is None or seq.state != "started" or seq.deadline != deadline:
                 return
@@ -490,18 +556,18 @@ class SequenceEngine:
         open_, _ = await self.store.list(states=("started", "waiting"), limit=10_000)
         for seq in sorted(open_, key=lambda s: s.created):
             if seq.state == "waiting":
-                self.spawn(self._start_waiting(seq.context), f"dequeue:{seq.context}")
+                self.spawn(partial(self._start_waiting, seq.context), f"dequeue:{seq.context}")
                 continue
             if seq.phase in ("delayed", "cooldown", "approval"):
                 self._schedule(seq)
             elif seq.phase in ("triggered", "started") and seq.triggered_id:
-                self.spawn(self._resume_task(seq), f"resume:{seq.context}")
+                self.spawn(partial(self._resume_task, seq), f"resume:{seq.context}")
             elif seq.phase == "idle":
-                self.spawn(self._resume_idle(seq.context), f"resume:{seq.context}")
+                self.spawn(partial(self._resume_idle, seq.context), f"resume:{seq.context}")
         return len(open_)
 
     async def _resume_idle(self, context: str) -> None:
-        async with self._lock(context):
+        async with self.lock(context), self.steps.open():
             seq = await self.store.get(context)
             if seq is not None and seq.phase == "idle" and seq.state == "started":
                 await self.advance(seq)
@@ -514,10 +580,11 @@ class SequenceEngine:
         if answers:
             await self.on_task_event(answers[0])
             return
-        self._schedule(seq)
-        tasks = await self.tasks(seq)
-        if 0 <= seq.task_index < len(tasks) and tasks[seq.task_index].name != "approval":
-            await self._emit_triggered(seq, tasks[seq.task_index])
+        async with self.lock(seq.context), self.steps.open():
+            self._schedule(seq)
+            tasks = await self.tasks(seq)
+            if 0 <= seq.task_index < len(tasks) and tasks[seq.task_index].name != "approval":
+                await self._emit_triggered(seq, tasks[seq.task_index])
 
 
 def _iso(epoch: float) -> str:

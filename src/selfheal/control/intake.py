@@ -13,7 +13,7 @@ from selfheal.control.engine import SOURCE, SequenceEngine
 from selfheal.control.problems import ProblemNotice, problem_payload, read_notice
 from selfheal.control.projects import SHIPYARD
 from selfheal.control.specs import SpecError, load_shipyard
-from selfheal.core import CloudEvent, new_id, sequence_event
+from selfheal.core import CloudEvent, iso_from_epoch, new_id, sequence_event
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +53,12 @@ class ProblemIntake:
                 notice.problem_id,
             )
             return
-        store = self.engine.store
+        engine = self.engine
+        store = engine.store
         context = event.shkeptncontext or new_id()
         if await store.get(context) is not None or await store.occurrence_for(context):
             context = new_id()  # Dynatrace reuses a context per PID: a new occurrence, a new one
         key = f"{notice.project}/{stage}/{notice.service}/{notice.problem_id}"
-        claimed = await store.claim_occurrence(
-            key, context, notice.source, self.engine.runtime.clock.now()
-        )
-        if claimed is None:
-            return  # a repeated notification of an open occurrence
         labels = {}
         if notice.url:
             labels["Problem URL"] = notice.url
@@ -76,8 +72,18 @@ class ProblemIntake:
                 "problem": problem_payload(notice),
                 "labels": labels,
             },
+            time=iso_from_epoch(engine.runtime.clock.now()),
         ).with_extensions(shkeptncontext=context)
-        await self.engine.runtime.events.publish(trigger)
+        # one step: the occurrence, the sequence, its scope lock and its first task
+        async with engine.lock(context), engine.steps.open():
+            claimed = await store.claim_occurrence(
+                key, context, notice.source, engine.runtime.clock.now()
+            )
+            if claimed is None:
+                return  # a repeated notification of an open occurrence
+            engine.mark_applied(trigger)
+            await engine.steps.publish(trigger)
+            await engine.trigger_here(trigger, stage, "remediation")
 
     async def claim_external(self, event: CloudEvent) -> bool:
         """A `remediation.triggered` from outside: False if it repeats an open occurrence."""
@@ -100,7 +106,7 @@ class ProblemIntake:
         occurrence = await engine.store.resolve_occurrence(key, engine.runtime.clock.now())
         if occurrence is None:
             return
-        async with engine._lock(occurrence.context):
+        async with engine.lock(occurrence.context), engine.steps.open():
             seq = await engine.store.get(occurrence.context)
             if seq is None or seq.state == "finished":
                 return

@@ -7,12 +7,15 @@ sequence keeps reading the files it started with while newer ones are uploaded.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from selfheal.control.errors import InvalidResource, ProjectExists, ProjectNotFound
+from selfheal.control.steps import Steps
 from selfheal.storage import Database
 
 metadata = sa.MetaData()
@@ -84,16 +87,25 @@ def check_uri(uri: str) -> str:
 class ProjectStore:
     """Projects, services and resource revisions in the `control_*` tables."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, steps: Steps | None = None) -> None:
         self._db = database
+        self._steps = steps
         self._as_of: dict[tuple[str, str, str, str, int], Resource | None] = {}
 
     def _forget(self, project: str) -> None:
         for key in [k for k in self._as_of if k[0] == project]:
             del self._as_of[key]
 
+    def _read(self) -> AbstractAsyncContextManager[Any]:
+        """Reads join the engine's step (on SQLite: its inline connection). A step holding
+        SQLite's write lock must never wait for an aiosqlite pool connection: those may all be
+        busy waiting for that same lock."""
+        if self._steps is not None:
+            return self._steps.connection(write=False)
+        return self._db.engine.connect()
+
     async def revision(self, project: str) -> int | None:
-        async with self._db.engine.connect() as conn:
+        async with self._read() as conn:
             value = (
                 await conn.execute(
                     sa.select(projects_table.c.revision).where(projects_table.c.name == project)
@@ -133,7 +145,7 @@ class ProjectStore:
             await conn.execute(resources_table.delete().where(resources_table.c.project == name))
 
     async def get_project(self, name: str) -> Project | None:
-        async with self._db.engine.connect() as conn:
+        async with self._read() as conn:
             row = (
                 await conn.execute(sa.select(projects_table).where(projects_table.c.name == name))
             ).first()
@@ -155,7 +167,7 @@ class ProjectStore:
         return project
 
     async def list_projects(self) -> list[Project]:
-        async with self._db.engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(sa.select(projects_table).order_by("name"))).all()
             svc = (await conn.execute(sa.select(services_table).order_by("name"))).all()
         by_project: dict[str, list[str]] = {}
@@ -241,7 +253,7 @@ class ProjectStore:
         levels = [(stage, service), (stage, ""), ("", "")] if service else [(stage, ""), ("", "")]
         if not stage:
             levels = [("", "")]
-        async with self._db.engine.connect() as conn:
+        async with self._read() as conn:
             for st, svc in levels:
                 stmt = sa.select(t).where(
                     t.c.project == project, t.c.stage == st, t.c.service == svc, t.c.uri == uri
@@ -274,7 +286,7 @@ class ProjectStore:
             .where(t.c.project == project, t.c.stage == stage, t.c.service == service)
             .order_by(t.c.uri)
         )
-        async with self._db.engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [
             Resource(r.project, r.stage, r.service, r.uri, r.revision, r.content)

@@ -79,9 +79,9 @@ class RemediationTasks:
     def provider_for(self, action: str) -> ActionProvider | None:
         return self.providers.get(action) or self.providers.get(ALIASES.get(action, ""))
 
-    async def _answer(
+    def _reply(
         self, seq: Sequence, triggered: CloudEvent, phase: str, data: dict[str, Any], source: str
-    ) -> None:
+    ) -> CloudEvent:
         task = triggered.type.removeprefix("sh.keptn.event.").rsplit(".", 1)[0]
         base = {"project": seq.project, "stage": seq.stage, "service": seq.service}
         body = {**base, "labels": labels_of(triggered.payload()), **data}
@@ -93,12 +93,19 @@ class RemediationTasks:
             data=body,
             time=_iso(self.engine.runtime.clock.now()),
         ).with_extensions(shkeptncontext=seq.context, triggeredid=triggered.id)
-        await self.engine.runtime.events.publish(event)
+        return event
+
+    async def _answer(
+        self, seq: Sequence, triggered: CloudEvent, source: str, finished: dict[str, Any]
+    ) -> None:
+        """`.started` and `.finished` of a quick built-in task, applied in one engine step."""
+        started = self._reply(seq, triggered, "started", {}, source)
+        done = self._reply(seq, triggered, "finished", finished, source)
+        await self.engine.answer(seq.context, [started, done])
 
     # get-action ----------------------------------------------------------------------
     async def get_action(self, seq: Sequence, triggered: CloudEvent) -> None:
         source = "selfheal/remediation"
-        await self._answer(seq, triggered, "started", {}, source)
         data = triggered.payload()
         problem = problem_of(data)
         title = str(problem.get("ProblemTitle") or problem.get("problemTitle") or "")
@@ -118,9 +125,8 @@ class RemediationTasks:
                 await self._answer(
                     seq,
                     triggered,
-                    "finished",
-                    {"status": "errored", "result": "fail", "message": f"remediation.yaml: {exc}"},
                     source,
+                    {"status": "errored", "result": "fail", "message": f"remediation.yaml: {exc}"},
                 )
                 return
             why = (
@@ -146,7 +152,7 @@ class RemediationTasks:
                 "action": action_to_payload(action),
                 "get-action": {"actionIndex": index + 1, "total": len(actions)},
             }
-        await self._answer(seq, triggered, "finished", body, source)
+        await self._answer(seq, triggered, source, body)
 
     # action --------------------------------------------------------------------------
     async def action(self, seq: Sequence, triggered: CloudEvent) -> None:
@@ -158,18 +164,15 @@ class RemediationTasks:
             return  # an external provider answers, or the task times out
         ga = section(data, "get-action")
         index = max(0, int(ga.get("actionIndex", 1) or 1) - 1)
-        source = f"selfheal/{action.action}"
-        result = await self.run(
+        await self.run(
             seq, index, action, problem_of(data), labels_of(data), provider, triggered=triggered
         )
-        if result is not None:
-            await self._finished_action(seq, triggered, source, action, result)
 
-    async def _finished_action(
+    def _finished_action(
         self, seq: Sequence, triggered: CloudEvent, source: str, action: Any, result: ActionResult
-    ) -> None:
+    ) -> CloudEvent:
         data = triggered.payload()
-        await self._answer(
+        return self._reply(
             seq,
             triggered,
             "finished",
@@ -195,24 +198,31 @@ class RemediationTasks:
         *,
         triggered: CloudEvent | None = None,
     ) -> ActionResult | None:
-        """Execute once per (context, index): a finished action is answered from the ledger."""
-        store = self.engine.store
-        clock = self.engine.runtime.clock
+        """Execute once per (context, index): a finished action is answered from the ledger.
+
+        With `triggered`, the claim and `.started` are one engine step (committed before the
+        provider runs), and the ledger entry and `.finished` are another."""
+        engine, store = self.engine, self.engine.store
+        clock = engine.runtime.clock
+        origin = f"selfheal/{action.action}"
         record = await store.get_action(seq.context, index)
-        if record is None:
-            await store.claim_action(seq.context, index, seq.scope, action.action, clock.now())
-        elif record.finished is not None:
-            return ActionResult(
+        if record is not None and record.finished is not None:
+            result = ActionResult(
                 "errored" if record.status == "errored" else "succeeded",
                 "fail" if record.result == "fail" else "pass",
                 record.message or "",
                 record.data,
             )
-        origin = f"selfheal/{action.action}"
-        if triggered is not None:
-            await self._answer(
-                seq, triggered, "started", {"message": messages.action_started(origin)}, origin
-            )
+            if triggered is not None:
+                done = self._finished_action(seq, triggered, origin, action, result)
+                await engine.answer(seq.context, [done])
+            return result
+        async with engine.lock(seq.context), engine.steps.open():
+            if record is None:
+                await store.claim_action(seq.context, index, seq.scope, action.action, clock.now())
+            if triggered is not None:
+                message = {"message": messages.action_started(origin)}
+                await engine.apply(self._reply(seq, triggered, "started", message, origin))
         request = ActionRequest(
             keptn_context=seq.context,
             action_index=index,
@@ -233,21 +243,24 @@ class RemediationTasks:
         except Exception as exc:  # a provider's bug must end the task, not hang it
             log.exception("action provider for %s failed", action.action)
             outcome = ActionResult("errored", "fail", f"{exc.__class__.__name__} in provider")
-        await store.finish_action(
-            seq.context,
-            index,
-            status=outcome.status,
-            result=outcome.result,
-            message=outcome.message,
-            data=dict(outcome.data),
-            now=clock.now(),
-        )
+        async with engine.lock(seq.context), engine.steps.open():
+            await store.finish_action(
+                seq.context,
+                index,
+                status=outcome.status,
+                result=outcome.result,
+                message=outcome.message,
+                data=dict(outcome.data),
+                now=clock.now(),
+            )
+            if triggered is not None:
+                done = self._finished_action(seq, triggered, origin, action, outcome)
+                await engine.apply(done)
         return outcome
 
     # evaluation ----------------------------------------------------------------------
     async def evaluation(self, seq: Sequence, triggered: CloudEvent) -> None:
         source = "selfheal/lighthouse"
-        await self._answer(seq, triggered, "started", {}, source)
         data = triggered.payload()
         props = section(data, "evaluation")
         end = self.engine.runtime.clock.now()
@@ -270,9 +283,8 @@ class RemediationTasks:
             await self._answer(
                 seq,
                 triggered,
-                "finished",
-                {"status": "errored", "result": "fail", "message": f"slo.yaml: {exc}"},
                 source,
+                {"status": "errored", "result": "fail", "message": f"slo.yaml: {exc}"},
             )
             return
         body = {
@@ -282,7 +294,7 @@ class RemediationTasks:
             "evaluation": result.payload,
             "problem": dict(problem_of(data)),
         }
-        await self._answer(seq, triggered, "finished", body, source)
+        await self._answer(seq, triggered, source, body)
 
 
 def _iso(epoch: float) -> str:

@@ -112,7 +112,6 @@ class Safety:
         )
         if result is None:
             return
-        await self.tasks._finished_action(seq, triggered, f"selfheal/{name}", action, result)
         await self.engine.store.save(
             seq, message=f"{seq.message}; escalated via {name} ({result.status})"
         )

@@ -9,12 +9,15 @@ state change is a compare-and-set on `version`.
 from __future__ import annotations
 
 import json
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
+from selfheal.control import steps
+from selfheal.control.steps import Steps
 from selfheal.storage import Database
 
 metadata = sa.MetaData()
@@ -152,21 +155,46 @@ def _to_row(seq: Sequence) -> dict[str, Any]:
     }
 
 
+def _remember(seq: Sequence) -> None:
+    step = steps.current()
+    if step is not None:
+        step.seqs[seq.context] = seq
+
+
 class SequenceStore:
-    def __init__(self, database: Database) -> None:
+    """Joins the active engine step (see `steps.py`) or runs its own short transaction."""
+
+    def __init__(self, database: Database, steps: Steps | None = None) -> None:
         self._db = database
+        self._steps = steps
+        dialect = postgresql if database.dialect == "postgresql" else sqlite
+        self._insert_new: Any = dialect.insert
+
+    def _use(self, *, write: bool) -> AbstractAsyncContextManager[Any]:
+        if self._steps is not None:
+            return self._steps.connection(write=write)
+        return self._db.engine.begin() if write else self._db.engine.connect()
+
+    async def _insert_once(self, table: sa.Table, values: dict[str, Any]) -> bool:
+        """INSERT … ON CONFLICT DO NOTHING: True if the row is new. No IntegrityError, so a
+        lost race does not abort the surrounding step's transaction on PostgreSQL."""
+        stmt = self._insert_new(table).values(**values).on_conflict_do_nothing()
+        stmt = stmt.returning(*table.primary_key.columns)
+        async with self._use(write=True) as conn:
+            return (await conn.execute(stmt)).first() is not None
 
     # sequences -----------------------------------------------------------------------
     async def insert(self, seq: Sequence) -> bool:
-        try:
-            async with self._db.engine.begin() as conn:
-                await conn.execute(sequences_table.insert().values(**_to_row(seq)))
-        except IntegrityError:
+        if not await self._insert_once(sequences_table, _to_row(seq)):
             return False
+        _remember(seq)
         return True
 
     async def get(self, context: str) -> Sequence | None:
-        async with self._db.engine.connect() as conn:
+        step = steps.current()
+        if step is not None and context in step.seqs:
+            return step.seqs[context]  # type: ignore[no-any-return]
+        async with self._use(write=False) as conn:
             row = (
                 await conn.execute(
                     sa.select(sequences_table).where(sequences_table.c.context == context)
@@ -175,16 +203,22 @@ class SequenceStore:
         return _from_row(row) if row is not None else None
 
     async def save(self, seq: Sequence, **changes: Any) -> Sequence | None:
-        """Compare-and-set: the new state, or None if someone else changed it first."""
+        """Compare-and-set: the new state, or None if someone else changed it first (inside
+        an engine step a lost compare-and-set raises `StaleState` and rolls the step back)."""
         new = replace(seq, **changes, version=seq.version + 1)
         t = sequences_table
-        async with self._db.engine.begin() as conn:
+        async with self._use(write=True) as conn:
             result = await conn.execute(
                 sa.update(t)
                 .where(t.c.context == seq.context, t.c.version == seq.version)
                 .values(**_to_row(new))
             )
-        return new if result.rowcount else None
+        if result.rowcount:
+            _remember(new)
+            return new
+        if steps.current() is not None:
+            raise steps.StaleState(f"sequence {seq.context} changed (version {seq.version})")
+        return None
 
     async def list(
         self,
@@ -208,7 +242,7 @@ class SequenceStore:
             conds.append(t.c.state.in_(states))
         where = sa.and_(sa.true(), *conds)
         stmt = sa.select(t).where(where).order_by(t.c.created.desc(), t.c.context)
-        async with self._db.engine.connect() as conn:
+        async with self._use(write=False) as conn:
             rows = (await conn.execute(stmt.offset(offset).limit(limit))).all()
             total = (
                 await conn.execute(sa.select(sa.func.count()).select_from(t).where(where))
@@ -229,27 +263,24 @@ class SequenceStore:
             .order_by(t.c.created, t.c.context)
             .limit(1)
         )
-        async with self._db.engine.connect() as conn:
+        async with self._use(write=False) as conn:
             row = (await conn.execute(stmt)).first()
         return _from_row(row) if row is not None else None
 
     # scope locks ---------------------------------------------------------------------
     async def acquire(self, scope: str, context: str) -> bool:
-        try:
-            async with self._db.engine.begin() as conn:
-                await conn.execute(locks_table.insert().values(scope=scope, context=context))
-        except IntegrityError:
-            async with self._db.engine.connect() as conn:
-                holder = (
-                    await conn.execute(
-                        sa.select(locks_table.c.context).where(locks_table.c.scope == scope)
-                    )
-                ).scalar()
-            return holder == context
-        return True
+        if await self._insert_once(locks_table, {"scope": scope, "context": context}):
+            return True
+        async with self._use(write=False) as conn:
+            holder = (
+                await conn.execute(
+                    sa.select(locks_table.c.context).where(locks_table.c.scope == scope)
+                )
+            ).scalar()
+        return bool(holder == context)
 
     async def release(self, scope: str, context: str) -> None:
-        async with self._db.engine.begin() as conn:
+        async with self._use(write=True) as conn:
             await conn.execute(
                 locks_table.delete().where(
                     locks_table.c.scope == scope, locks_table.c.context == context
@@ -259,7 +290,7 @@ class SequenceStore:
     # problem occurrences -------------------------------------------------------------
     async def latest_occurrence(self, problem_id: str) -> Occurrence | None:
         t = problems_table
-        async with self._db.engine.connect() as conn:
+        async with self._use(write=False) as conn:
             row = (
                 await conn.execute(
                     sa.select(t)
@@ -272,7 +303,7 @@ class SequenceStore:
 
     async def occurrence_for(self, context: str) -> Occurrence | None:
         t = problems_table
-        async with self._db.engine.connect() as conn:
+        async with self._use(write=False) as conn:
             row = (await conn.execute(sa.select(t).where(t.c.context == context).limit(1))).first()
         return Occurrence(**row._mapping) if row is not None else None
 
@@ -285,22 +316,16 @@ class SequenceStore:
             return None
         number = latest.occurrence + 1 if latest else 1
         occ = Occurrence(problem_id, number, context, "OPEN", source, now, None)
-        try:
-            async with self._db.engine.begin() as conn:
-                await conn.execute(
-                    problems_table.insert().values(
-                        problem_id=problem_id,
-                        occurrence=number,
-                        context=context,
-                        state="OPEN",
-                        source=source,
-                        opened=now,
-                        resolved=None,
-                    )
-                )
-        except IntegrityError:
-            return None
-        return occ
+        row = {
+            "problem_id": problem_id,
+            "occurrence": number,
+            "context": context,
+            "state": "OPEN",
+            "source": source,
+            "opened": now,
+            "resolved": None,
+        }
+        return occ if await self._insert_once(problems_table, row) else None
 
     async def resolve_occurrence(self, problem_id: str, now: float) -> Occurrence | None:
         """Mark the open occurrence RESOLVED; the occurrence, or None if none was open."""
@@ -308,7 +333,7 @@ class SequenceStore:
         if latest is None or latest.state != "OPEN":
             return None
         t = problems_table
-        async with self._db.engine.begin() as conn:
+        async with self._use(write=True) as conn:
             done = await conn.execute(
                 sa.update(t)
                 .where(
@@ -325,16 +350,8 @@ class SequenceStore:
         self, context: str, index: int, scope: str, action: str, now: float
     ) -> bool:
         """True for the one caller that may execute this action."""
-        try:
-            async with self._db.engine.begin() as conn:
-                await conn.execute(
-                    actions_table.insert().values(
-                        context=context, action_index=index, scope=scope, action=action, started=now
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        row = {"context": context, "action_index": index, "scope": scope, "action": action}
+        return await self._insert_once(actions_table, {**row, "started": now})
 
     async def finish_action(
         self,
@@ -348,7 +365,7 @@ class SequenceStore:
         now: float,
     ) -> None:
         t = actions_table
-        async with self._db.engine.begin() as conn:
+        async with self._use(write=True) as conn:
             await conn.execute(
                 sa.update(t)
                 .where(t.c.context == context, t.c.action_index == index)
@@ -363,7 +380,7 @@ class SequenceStore:
 
     async def get_action(self, context: str, index: int) -> ActionRecord | None:
         t = actions_table
-        async with self._db.engine.connect() as conn:
+        async with self._use(write=False) as conn:
             row = (
                 await conn.execute(
                     sa.select(t).where(t.c.context == context, t.c.action_index == index)
@@ -390,7 +407,7 @@ class SequenceStore:
         (actions named `exclude`, the escalations, do not count)."""
         t = actions_table
         mine = sa.and_(t.c.scope == scope, t.c.action != exclude)
-        async with self._db.engine.connect() as conn:
+        async with self._use(write=False) as conn:
             count = (
                 await conn.execute(sa.select(sa.func.count()).where(mine, t.c.started >= since))
             ).scalar_one()

@@ -164,7 +164,7 @@ class ControlService:
         if state not in ("pause", "resume", "abort"):
             raise InvalidResource("state must be pause, resume or abort", field="state")
         engine = self.engine
-        async with engine._lock(context):
+        async with engine.lock(context), engine.steps.open():
             seq = await self.get_sequence(context)
             if seq.state == "finished":
                 raise SequenceConflict(f"sequence {context} has finished ({seq.outcome})")
@@ -189,6 +189,7 @@ class ControlService:
                     or resumed
                 )
             return resumed
+        raise SequenceConflict(f"sequence {context} changed meanwhile; try again")
 
     async def approve(self, keptn_context: str, approved: bool, *, by: str) -> Sequence:
         seq = await self.get_sequence(keptn_context)
@@ -206,6 +207,5 @@ class ControlService:
                 "approval": {"by": by, "approved": approved},
             },
         ).with_extensions(shkeptncontext=keptn_context, triggeredid=seq.triggered_id)
-        await self.runtime.events.publish(event)
-        await self.engine.on_task_event(event)
+        await self.engine.answer(keptn_context, [event])
         return await self.get_sequence(keptn_context)

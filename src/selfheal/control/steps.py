@@ -1,0 +1,260 @@
+"""Engine steps: every state change an event causes, and the events it emits, in one
+transaction.
+
+A step is opened by the engine's entry points (a problem, a provider's answer, a timer) and
+joined by everything they call: the stores find the step's connection in a context variable,
+`emit` collects events instead of publishing them, and spawned work waits for the commit.
+On commit the events are appended to the event store in the same transaction (when the store
+is the SQL one on this database), then put on the bus, then the deferred work runs. A
+compare-and-set that loses (`StaleState`) rolls the whole step back: nothing half-done is
+stored and nothing is published.
+
+SQLite has one writer at a time; its busy handler waits by sleeping (1, 2, 5, 10 … ms), so
+concurrent writers in one process queue behind an asyncio lock instead. And on SQLite the
+statements run inline on the event loop thread through a synchronous connection to the same
+file: with WAL and synchronous=NORMAL a statement takes tens of microseconds and a commit
+does not fsync, while a round trip to aiosqlite's worker thread costs 250-400 µs, which made
+up most of the time from a problem to its `action.triggered`. The write lock is taken with
+`BEGIN IMMEDIATE` and a zero busy timeout, retried with an async sleep, so the loop never
+blocks waiting for another process (or another context's aiosqlite writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from selfheal.control.errors import ControlError
+from selfheal.core import CloudEvent, epoch_from_iso
+from selfheal.runtime import EventLog
+from selfheal.storage import Database, SqlEventStore, StorageError
+from selfheal.storage.events import events_table
+
+log = logging.getLogger(__name__)
+
+
+class StaleState(ControlError):
+    """A compare-and-set lost: someone else changed the sequence first."""
+
+
+@dataclass
+class Step:
+    conn: Any  # an AsyncConnection, or an `_Inline` one on SQLite
+    events: list[CloudEvent] = field(default_factory=list)
+    after: list[Callable[[], None]] = field(default_factory=list)
+    seqs: dict[str, Any] = field(default_factory=dict)
+    """Sequences read or written in this step: the step's own writes are the truth."""
+
+
+_current: ContextVar[Step | None] = ContextVar("selfheal_control_step", default=None)
+
+
+def current() -> Step | None:
+    return _current.get()
+
+
+def detach() -> None:
+    """Forget the step in this task (spawned tasks inherit the context they were made in)."""
+    _current.set(None)
+
+
+def _event_row(event: CloudEvent) -> dict[str, Any]:
+    try:
+        when = epoch_from_iso(event.time)
+    except ValueError:
+        when = 0.0
+    return {
+        "id": event.id,
+        "source": event.source,
+        "type": event.type,
+        "shkeptncontext": event.shkeptncontext,
+        "triggeredid": event.triggeredid,
+        "project": event.project,
+        "stage": event.stage,
+        "service": event.service,
+        "time": when,
+        "body": json.dumps(event.to_dict(), separators=(",", ":")),
+    }
+
+
+class _Inline:
+    """A synchronous SQLAlchemy connection behind the awaitable `execute` the stores use.
+
+    In a transaction the write lock is taken at the first INSERT/UPDATE/DELETE, so a step
+    that only reads (a repeated notification, a stale answer) never blocks a writer."""
+
+    def __init__(self, conn: Connection, *, transaction: bool = False) -> None:
+        self._conn = conn
+        self._transaction = transaction
+        self.writing = False
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if self._transaction and not self.writing and getattr(statement, "is_dml", False):
+            await _begin_immediate(self._conn)
+            self.writing = True
+        return self._conn.execute(statement, parameters)
+
+
+def _inline_engine(database: Database) -> Engine | None:
+    """A synchronous engine on the same SQLite file; None for a memory database."""
+    url = make_url(database.url)
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    engine = create_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        connect_args={"isolation_level": None, "check_same_thread": False},
+    )
+
+    def pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=0")
+        cursor.close()
+
+    event.listen(engine, "connect", pragmas)
+    return engine
+
+
+class Steps:
+    """Opens steps on `database`; publishes their events through `events` (store + bus)."""
+
+    def __init__(self, database: Database, events: EventLog) -> None:
+        self._db = database
+        self._events = events
+        self._sqlite = database.dialect == "sqlite"
+        self._sync = _inline_engine(database) if self._sqlite else None
+        self._writer = asyncio.Lock()
+        self._inline = isinstance(events.store, SqlEventStore)
+        insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
+        self._append: Any = (
+            insert(events_table)
+            .on_conflict_do_nothing(index_elements=["source", "id"])
+            .returning(events_table.c.seq)
+        )
+
+    @asynccontextmanager
+    async def connection(self, *, write: bool) -> AsyncIterator[Any]:
+        """The active step's connection, or a short transaction of its own."""
+        step = _current.get()
+        if step is not None:
+            yield step.conn
+            return
+        if not write:
+            if self._sync is not None:
+                with self._sync.connect() as sync:
+                    yield _Inline(sync)
+                return
+            async with self._db.engine.connect() as conn:
+                yield conn
+            return
+        async with self._transaction() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        if self._sync is None:
+            async with self._serial(), self._db.engine.begin() as conn:
+                yield conn
+            return
+        async with self._writer:
+            with self._sync.connect() as sync:
+                inline = _Inline(sync, transaction=True)
+                try:
+                    yield inline
+                except BaseException:
+                    if inline.writing:
+                        sync.exec_driver_sql("ROLLBACK")
+                    raise
+                if inline.writing:
+                    sync.exec_driver_sql("COMMIT")
+
+    @asynccontextmanager
+    async def _serial(self) -> AsyncIterator[None]:
+        if self._sqlite:
+            async with self._writer:
+                yield
+        else:
+            yield
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Step]:
+        """Run the body as one step, or join the active one. A `StaleState` raised inside
+        rolls the step back and is swallowed (the caller's code after the block runs)."""
+        outer = _current.get()
+        if outer is not None:
+            yield outer
+            return
+        fresh: list[CloudEvent] = []
+        step: Step | None = None
+        try:
+            async with self._transaction() as conn:
+                step = Step(conn)
+                token = _current.set(step)
+                try:
+                    yield step
+                finally:
+                    _current.reset(token)
+                if self._inline:
+                    for event in step.events:
+                        if (await conn.execute(self._append, _event_row(event))).first():
+                            fresh.append(event)
+        except StaleState as exc:
+            log.debug("step rolled back: %s", exc)
+            return
+        if self._inline:
+            for event in fresh:
+                await self._events.bus.publish(event)
+        else:
+            for event in step.events:
+                await self._events.publish(event)
+        for callback in step.after:
+            callback()
+
+    async def publish(self, event: CloudEvent) -> None:
+        """Emit into the active step, or store and publish at once."""
+        step = _current.get()
+        if step is not None:
+            step.events.append(event)
+        else:
+            await self._events.publish(event)
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.dispose()
+
+    def later(self, callback: Callable[[], None]) -> None:
+        """Run after the active step commits (at once without a step)."""
+        step = _current.get()
+        if step is not None:
+            step.after.append(callback)
+        else:
+            callback()
+
+
+async def _begin_immediate(conn: Connection) -> None:
+    """Take SQLite's write lock without blocking the loop: retry with an async sleep while
+    another connection (another process, or an aiosqlite writer) holds it."""
+    delay = 0.0002
+    deadline = asyncio.get_running_loop().time() + 30.0
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                raise StorageError(f"cannot write to the SQLite database: {exc}") from exc
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.01)
