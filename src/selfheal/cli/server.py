@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import typer
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed (uvicorn[standard] brings it): the SDK hot path
+    serves about twice the requests per second on it."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 def _settings(config: Path | None, host: str | None = None, port: int | None = None) -> object:
@@ -63,7 +77,7 @@ def up(
         signal.signal(signal.SIGTERM, lambda *_: None)
         await server.serve()
 
-    asyncio.run(serve())
+    run_loop(serve())
 
 
 @db_app.command("upgrade")
