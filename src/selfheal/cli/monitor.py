@@ -40,7 +40,9 @@ def status(url: str | None = UrlOption, token: str | None = TokenOption) -> None
 
 @problems_app.command("list")
 def list_problems(
-    status_: str | None = typer.Option(None, "--status", help="OPEN, RESOLVED or CLOSED"),
+    status_: str | None = typer.Option(
+        None, "--status", help="OPEN, CLOSED (resolved or closed by hand) or RESOLVED"
+    ),
     as_json: bool = typer.Option(False, "--json"),
     url: str | None = UrlOption,
     token: str | None = TokenOption,
@@ -52,9 +54,9 @@ def list_problems(
         typer.echo(json.dumps(body, indent=2))
         return
     for p in body["problems"]:
-        typer.echo(
-            f"{p['displayId']:<8} {p['status']:<9} {p['title']} [{p['impactedEntities'][0]['name']}] {p['problemId']}"
-        )
+        state = p.get("state") or p["status"]  # ours is richer than Dynatrace's OPEN/CLOSED
+        entity = p["impactedEntities"][0]["name"] if p["impactedEntities"] else "?"
+        typer.echo(f"{p['displayId']:<8} {state:<9} {p['title']} [{entity}] {p['problemId']}")
 
 
 @problems_app.command("comment")

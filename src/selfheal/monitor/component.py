@@ -41,10 +41,12 @@ class MonitorComponent:
         self.runtime = runtime
         self.settings = settings
         self.store = store or SqlProblemStore(runtime.database)
-        self._own_fetcher = fetcher is None
-        self._own_sender = sender is None
-        self.fetcher = fetcher or HttpxFetcher()
-        self.sender = sender or HttpxSender()
+        # Clients made here are closed at stop (they connect lazily, so an unused one is
+        # free); injected ones belong to whoever made them.
+        own_fetcher, own_sender = HttpxFetcher(), HttpxSender()
+        self._owned = (own_fetcher, own_sender)
+        self.fetcher: Fetcher = fetcher or own_fetcher
+        self.sender: Sender = sender or own_sender
         self.leader = leader or open_leader_election(runtime.database)
         self.notifier = Notifier(
             publish=runtime.events.publish,
@@ -72,6 +74,17 @@ class MonitorComponent:
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = False
+
+    def use(self, *, fetcher: Fetcher | None = None, sender: Sender | None = None) -> None:
+        """Swap the scrape client or the webhook sender after `bootstrap.build` (tests use a
+        `MemoryFetcher` and a `RecordingSender`; an embedder may bring its own clients).
+        Services already declared read through the new fetcher from their next tick."""
+        if fetcher is not None:
+            self.fetcher = fetcher
+            self.service.use_fetcher(fetcher)
+        if sender is not None:
+            self.sender = sender
+            self.notifier.sender = sender
 
     def routers(self) -> list[APIRouter]:
         from selfheal.monitor.http import api_router
@@ -132,7 +145,5 @@ class MonitorComponent:
         self._tasks.clear()
         await self.notifier.close()
         await self.leader.close()
-        if self._own_fetcher and isinstance(self.fetcher, HttpxFetcher):
-            await self.fetcher.aclose()
-        if self._own_sender and isinstance(self.sender, HttpxSender):
-            await self.sender.aclose()
+        for client in self._owned:
+            await client.aclose()

@@ -15,46 +15,21 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from selfheal.core import InvalidInput, iso_from_epoch
+from selfheal.monitor.dynatrace import (
+    OPTIONAL_FIELDS,
+    comment_json,
+    dynatrace_status,
+    parse_fields,
+    parse_selector,
+    problem_json,
+    statuses_for,
+)
 from selfheal.monitor.intake import parse_alertmanager, parse_dynatrace
-from selfheal.monitor.problems import Comment, Delivery, Problem
+from selfheal.monitor.problems import Delivery
 from selfheal.monitor.services import parse_document
 
 if TYPE_CHECKING:
     from selfheal.monitor.component import MonitorComponent
-
-
-def problem_json(p: Problem, public_url: str) -> dict[str, Any]:
-    return {
-        "problemId": p.id,
-        "displayId": p.display_id,
-        "pid": p.pid,
-        "title": p.title,
-        "status": p.status,
-        "severityLevel": p.severity,
-        "impactLevel": "SERVICES",
-        "impactedEntities": [
-            {"entityId": {"id": p.service, "type": "SERVICE"}, "name": p.impacted_entity}
-        ],
-        "entityTags": [
-            {"key": k, "value": v, "stringRepresentation": f"{k}:{v}"} for k, v in p.tags.items()
-        ],
-        "startTime": int(p.start * 1000),
-        "endTime": int(p.end * 1000) if p.end else -1,
-        "evidenceDetails": {"totalCount": len(p.evidence), "details": p.evidence},
-        "source": p.source,
-        "occurrence": p.occurrence,
-        "url": f"{public_url}/problems/{p.id}",
-    }
-
-
-def comment_json(c: Comment) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "createdAtTimestamp": int(c.created * 1000),
-        "content": c.message,
-        "authorName": c.author,
-        "context": c.context,
-    }
 
 
 def delivery_json(d: Delivery) -> dict[str, Any]:
@@ -80,18 +55,17 @@ async def _json(request: Request) -> Any:
         raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from exc
 
 
-def _status_selector(selector: str | None) -> str | None:
-    """Dynatrace's `problemSelector=status("open")`; only the status part is understood."""
-    if not selector:
+def _since(value: str | None, now: float) -> float | None:
+    """Dynatrace's `from`: epoch milliseconds, or relative like `now-2h` (s, m, h, d)."""
+    if not value:
         return None
-    lowered = selector.lower().replace(" ", "")
-    if 'status("open")' in lowered:
-        return "OPEN"
-    if 'status("closed")' in lowered:
-        return "RESOLVED"
-    raise InvalidInput(
-        'only status("open") or status("closed") is supported', field="problemSelector"
-    )
+    text = value.strip()
+    if text.isdigit():
+        return int(text) / 1000
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text.startswith("now-") and text[-1:] in units and text[4:-1].isdigit():
+        return now - int(text[4:-1]) * units[text[-1]]
+    raise InvalidInput("epoch milliseconds or now-<n>s|m|h|d", field="from")
 
 
 def api_router(component: MonitorComponent) -> APIRouter:
@@ -112,39 +86,53 @@ def api_router(component: MonitorComponent) -> APIRouter:
         problemSelector: str | None = Query(None),
         pageSize: int = Query(50),
         nextPageKey: str | None = Query(None),
+        fields: str | None = Query(None),
+        since: str | None = Query(None, alias="from"),
         service: str | None = Query(None),
         status: str | None = Query(None),
+        state: str | None = Query(None),
     ) -> dict[str, Any]:
+        """Dynatrace's list (`problemSelector`, `fields`, `from`, paging) plus our filters:
+        `status` (OPEN | CLOSED as in the answer, or RESOLVED), `state` (exactly one of
+        ours) and `service`. Unlike Dynatrace, no `from` means all time."""
         await admin(authorization)
         try:
             offset = int(nextPageKey) if nextPageKey else 0
         except ValueError:
             raise InvalidInput("must come from a previous page", field="nextPageKey") from None
-        wanted = status.upper() if status else _status_selector(problemSelector)
+        statuses = statuses_for(status) if status else parse_selector(problemSelector) or ()
+        if state is not None and state.upper() not in ("OPEN", "RESOLVED", "CLOSED"):
+            raise InvalidInput("must be OPEN, RESOLVED or CLOSED", field="state")
+        wanted = parse_fields(fields, ("evidenceDetails",))
         problems, total = await svc.list_problems(
-            status=wanted, service=service, limit=pageSize, offset=offset
+            status=state.upper() if state else None,
+            statuses=statuses,
+            service=service,
+            since=_since(since, runtime.clock.now()),
+            limit=pageSize,
+            offset=offset,
         )
+        out = []
+        for p in problems:
+            comments = await svc.comments(p.id) if "recentComments" in wanted else None
+            out.append(problem_json(p, runtime.public_url, comments=comments, fields=wanted))
         nxt = offset + len(problems)
         return {
             "totalCount": total,
             "pageSize": pageSize,
             "nextPageKey": str(nxt) if nxt < total else None,
-            "problems": [problem_json(p, runtime.public_url) for p in problems],
+            "problems": out,
         }
 
     @api.get("/api/v2/problems/{problem_id}")
     async def get_problem(
         problem_id: str, authorization: str | None = Header(None)
     ) -> dict[str, Any]:
+        """Every optional part included (evidence, impact analysis, recent comments)."""
         await admin(authorization)
         problem = await svc.get_problem(problem_id)
-        out = problem_json(problem, runtime.public_url)
         comments = await svc.comments(problem.id)
-        out["recentComments"] = {
-            "totalCount": len(comments),
-            "comments": [comment_json(c) for c in comments],
-        }
-        return out
+        return problem_json(problem, runtime.public_url, comments=comments, fields=OPTIONAL_FIELDS)
 
     @api.post("/api/v2/problems/{problem_id}/close")
     async def close_problem(
@@ -156,7 +144,17 @@ def api_router(component: MonitorComponent) -> APIRouter:
         if message is not None and not isinstance(message, str):
             raise InvalidInput("must be a string", field="message")
         problem = await svc.close_problem(problem_id, message=message, author=user)
-        return {"problemId": problem.id, "closing": True, "status": problem.status}
+        out: dict[str, Any] = {
+            "problemId": problem.id,
+            "closing": True,
+            "status": dynatrace_status(problem),
+            "state": problem.status,
+        }
+        if message:
+            closing = [c for c in await svc.comments(problem.id) if c.context == "close"]
+            if closing:
+                out["comment"] = comment_json(closing[-1])
+        return out
 
     @api.get("/api/v2/problems/{problem_id}/comments")
     async def list_comments(

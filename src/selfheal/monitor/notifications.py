@@ -24,6 +24,7 @@ from jinja2 import Environment, StrictUndefined, TemplateError
 from selfheal.core import Clock, CloudEvent, iso_from_epoch
 from selfheal.core.keptn import PROBLEM
 from selfheal.monitor.config import WebhookSettings
+from selfheal.monitor.dynatrace import dynatrace_status, severity_level
 from selfheal.monitor.problems import Delivery, DeliveryLog, Problem
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,8 @@ def problem_details(problem: Problem, public_url: str) -> dict[str, Any]:
         "id": problem.id,
         "displayName": problem.display_id,
         "title": problem.title,
-        "status": problem.status,
-        "severityLevel": problem.severity,
+        "status": dynatrace_status(problem),
+        "severityLevel": severity_level(problem),
         "startTime": int(problem.start * 1000),
         "endTime": int(problem.end * 1000) if problem.end else -1,
         "impactedEntity": problem.impacted_entity,
@@ -136,11 +137,15 @@ class Sender(Protocol):
 
 
 class HttpxSender:
+    """The real webhook client; its pool opens on the first delivery."""
+
     def __init__(self, client: httpx.AsyncClient | None = None, timeout: float = 5.0) -> None:
-        self._client = client or httpx.AsyncClient()
+        self._client = client
         self._timeout = timeout
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        if self._client is None:
+            self._client = httpx.AsyncClient()
         try:
             response = await self._client.post(
                 url, content=body, headers=dict(headers), timeout=self._timeout
@@ -150,7 +155,8 @@ class HttpxSender:
         return response.status_code
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 @dataclass
@@ -195,7 +201,7 @@ class Notifier:
     ) -> None:
         self._publish = publish
         self._log = log_store
-        self._sender = sender
+        self.sender = sender
         self._clock = clock
         self.public_url = public_url
         self.webhooks = list(webhooks)
@@ -230,7 +236,7 @@ class Notifier:
             error: str | None = None
             try:
                 body = render_body(hook, problem, self.public_url, self._clock.now())
-                code = await self._sender.post(hook.url, body, headers)
+                code = await self.sender.post(hook.url, body, headers)
             except DeliveryError as exc:
                 error = str(exc)
             ok = code is not None and 200 <= code < 300
@@ -263,6 +269,11 @@ class Notifier:
                     )
                 return
             await self._clock.sleep(self.backoff * 2**attempt)
+
+    @property
+    def pending(self) -> int:
+        """Deliveries queued or waiting to retry (their backoff sleeps on the clock)."""
+        return len(self._tasks)
 
     async def drain(self) -> None:
         """Wait for queued deliveries (tests)."""

@@ -98,6 +98,8 @@ class ProblemQuery:
     since: float | None = None
     limit: int = 50
     offset: int = 0
+    statuses: tuple[str, ...] = ()
+    """Any of these states (with `status`, both must hold)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,7 @@ class DeliveryLog(Protocol):
 def matches(problem: Problem, query: ProblemQuery) -> bool:
     return (
         (query.status is None or problem.status == query.status)
+        and (not query.statuses or problem.status in query.statuses)
         and (query.service is None or problem.service == query.service)
         and (query.since is None or (problem.end or problem.updated) >= query.since)
     )

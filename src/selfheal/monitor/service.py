@@ -26,7 +26,7 @@ from selfheal.monitor.problems import (
 )
 from selfheal.monitor.services import ServiceSpec, parse_service
 from selfheal.monitor.slis import Window
-from selfheal.monitor.sources import Fetcher
+from selfheal.monitor.sources import Fetcher, open_source
 from selfheal.monitor.tracking import ProblemTracker
 from selfheal.monitor.watchers import Watcher
 
@@ -100,6 +100,12 @@ class MonitorService:
         self.raw[spec.name] = raw or {}
         return watcher
 
+    def use_fetcher(self, fetcher: Fetcher) -> None:
+        """Read every service (declared now or later) through `fetcher`."""
+        self.fetcher = fetcher
+        for watcher in self.watchers.values():
+            watcher.source = open_source(watcher.spec, fetcher, timeout=self.timeout)
+
     def remove(self, name: str) -> None:
         if self.watchers.pop(name, None) is None:
             raise ServiceNotFound(f"no monitored service {name!r}")
@@ -139,12 +145,18 @@ class MonitorService:
         since: float | None = None,
         limit: int = 50,
         offset: int = 0,
+        statuses: tuple[str, ...] = (),
     ) -> tuple[list[Problem], int]:
-        if status is not None and status not in (OPEN, RESOLVED, CLOSED):
-            raise InvalidInput("must be OPEN, RESOLVED or CLOSED", field="status")
+        """`status` is one state; `statuses` any of several (Dynatrace's CLOSED is
+        `(RESOLVED, CLOSED)`)."""
+        for wanted in (status, *statuses):
+            if wanted is not None and wanted not in (OPEN, RESOLVED, CLOSED):
+                raise InvalidInput("must be OPEN, RESOLVED or CLOSED", field="status")
         if not 1 <= limit <= 500:
             raise InvalidInput("must be between 1 and 500", field="pageSize")
-        return await self.store.find(ProblemQuery(status, service, since, limit, max(0, offset)))
+        return await self.store.find(
+            ProblemQuery(status, service, since, limit, max(0, offset), tuple(statuses))
+        )
 
     async def add_comment(
         self, problem_id: str, message: str, *, context: str = "selfheal", author: str = "selfheal"

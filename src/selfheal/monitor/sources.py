@@ -40,12 +40,16 @@ class Fetcher(Protocol):
 
 
 class HttpxFetcher:
+    """The real client; its connection pool opens on first use, so an unused one costs nothing."""
+
     def __init__(self, client: httpx.AsyncClient | None = None) -> None:
-        self._client = client or httpx.AsyncClient(follow_redirects=False)
+        self._client = client
 
     async def get(
         self, url: str, *, params: Mapping[str, str] | None = None, timeout: float
     ) -> tuple[int, str]:
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False)
         try:
             response = await self._client.get(url, params=params, timeout=timeout)
         except httpx.HTTPError as exc:
@@ -53,7 +57,8 @@ class HttpxFetcher:
         return response.status_code, response.text
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 @dataclass

@@ -159,6 +159,8 @@ class SqlProblemStore:
         conds: list[Any] = []
         if query.status:
             conds.append(t.c.status == query.status)
+        if query.statuses:
+            conds.append(t.c.status.in_(query.statuses))
         if query.service:
             conds.append(t.c.service == query.service)
         if query.since is not None:

@@ -51,11 +51,18 @@ class ProblemTracker:
         return self.state(service).open is not None
 
     async def load(self) -> None:
-        """Resume after a restart: open problems of our own detection stay tracked."""
+        """Resume after a restart: open problems of our own detection stay tracked (they
+        resolve once healthy for the hold time, without a second OPEN), and the latest
+        resolved one per service can still reopen within `reopen_seconds`."""
         problems, _ = await self.store.find(ProblemQuery(status=OPEN, limit=10_000))
         for p in problems:
             if p.source == "selfheal":
                 self.state(p.service).open = p
+        resolved, _ = await self.store.find(ProblemQuery(status=RESOLVED, limit=500))
+        for p in resolved:  # newest first
+            st = self.state(p.service)
+            if p.source == "selfheal" and st.open is None and st.last_resolved is None:
+                st.last_resolved = p
 
     def forget(self, problem: Problem) -> None:
         """A manual close: stop tracking without reopening it later."""
