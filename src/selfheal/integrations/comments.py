@@ -48,6 +48,9 @@ class LocalCommentSender:
             return Attempt(False, target, error=exc.message)
         return Attempt(True, target)
 
+    async def settled(self, args: Mapping[str, Any]) -> bool:
+        return False  # the monitor keeps no id of ours: a resumed comment is written again
+
 
 class ProblemComments:
     def __init__(

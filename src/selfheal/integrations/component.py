@@ -87,6 +87,7 @@ class IntegrationsComponent:
                 settings.max_attempts, settings.backoff_seconds, settings.max_backoff_seconds
             ),
             registry=runtime.registry,
+            lease=max(60.0, 3 * settings.timeout_seconds),
         )
         self.ui_url = (settings.ui_url or runtime.public_url).rstrip("/")
         self.plugins: dict[str, Plugin] = {}
@@ -246,6 +247,8 @@ class IntegrationsComponent:
                     "sh.keptn.>", self._handler(name), group=f"integrations.{name}"
                 )
             )
+        # every sender is registered now: finish what a restart (or a dead replica) cut off
+        await self.outbox.start()
 
     async def stop(self) -> None:
         for sub in self._subscriptions:

@@ -4,12 +4,18 @@ A delivery is `pending` while attempts run, `succeeded`, or `dead` (the dead-let
 retries exhausted or a permanent failure); a dead one can be retried by hand. `args` is the
 secret-free recipe the sender rebuilds the request from, so a retry resolves secrets afresh
 and nothing sensitive is stored. `target` is the redacted method and URL.
+
+A pending delivery is leased by the outbox running it (`lease_owner`, `lease_until`): the
+lease covers the attempt and the backoff sleep after it. A process that stops releases its
+leases; one that dies leaves them to expire. Any replica may then `claim` the delivery with
+one conditional UPDATE, so exactly one of them resumes it. `round_attempts` counts the
+attempts of the current round, so a resumed delivery gets only the attempts it has left.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -41,11 +47,15 @@ class Delivery:
     http_status: int | None = None
     latency_ms: float | None = None
     error: str | None = None
+    round_attempts: int = 0
+    lease_owner: str | None = None
+    lease_until: float | None = None
 
     def public(self) -> dict[str, Any]:
-        """The JSON shape of the API (no recipe: it is internal)."""
+        """The JSON shape of the API (no recipe, no lease: they are internal)."""
         out = asdict(self)
-        out.pop("args")
+        for internal in ("args", "round_attempts", "lease_owner", "lease_until"):
+            out.pop(internal)
         out["keptnContext"] = out.pop("keptn_context")
         return out
 
@@ -66,13 +76,30 @@ class DuplicateDelivery(Exception):
 class DeliveryStore(Protocol):
     async def add(self, delivery: Delivery) -> None: ...
 
-    async def save(self, delivery: Delivery) -> None: ...
+    async def save(self, delivery: Delivery, owner: str) -> bool:
+        """Write unless another owner holds the lease now (False: it was taken over)."""
+        ...
+
+    async def claim(
+        self, delivery_id: str, *, owner: str, now: float, until: float, status: str = PENDING
+    ) -> Delivery | None:
+        """Lease a delivery in `status` whose lease is free or expired; None if another won.
+        Claiming a dead one makes it pending with a fresh round."""
+        ...
+
+    async def expired(self, now: float, limit: int) -> list[Delivery]:
+        """Pending deliveries nobody holds a live lease on (oldest first)."""
+        ...
 
     async def get(self, delivery_id: str) -> Delivery: ...
 
     async def find(self, query: DeliveryQuery) -> list[Delivery]: ...
 
     async def by_key(self, dedup_key: str) -> Delivery | None: ...
+
+
+def _free(d: Delivery, now: float) -> bool:
+    return d.lease_until is None or d.lease_until <= now
 
 
 def _keep(d: Delivery, q: DeliveryQuery) -> bool:
@@ -93,8 +120,34 @@ class MemoryDeliveryStore:
             raise DuplicateDelivery(delivery.dedup_key)
         self._rows[delivery.id] = delivery
 
-    async def save(self, delivery: Delivery) -> None:
+    async def save(self, delivery: Delivery, owner: str) -> bool:
+        held = self._rows.get(delivery.id)
+        if held is not None and held.lease_owner not in (None, owner):
+            return False
         self._rows[delivery.id] = delivery
+        return True
+
+    async def claim(
+        self, delivery_id: str, *, owner: str, now: float, until: float, status: str = PENDING
+    ) -> Delivery | None:
+        d = self._rows.get(delivery_id)
+        if d is None or d.status != status or not _free(d, now):
+            return None
+        rounds = d.round_attempts if status == PENDING else 0
+        d = replace(
+            d,
+            status=PENDING,
+            round_attempts=rounds,
+            lease_owner=owner,
+            lease_until=until,
+            updated=now,
+        )
+        self._rows[delivery_id] = d
+        return d
+
+    async def expired(self, now: float, limit: int) -> list[Delivery]:
+        rows = sorted(self._rows.values(), key=lambda d: d.updated)
+        return [d for d in rows if d.status == PENDING and _free(d, now)][:limit]
 
     async def get(self, delivery_id: str) -> Delivery:
         try:
@@ -130,6 +183,9 @@ deliveries_table = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("updated", sa.Float, nullable=False),
+    sa.Column("round_attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_until", sa.Float),
 )
 _COLUMNS = [c.name for c in deliveries_table.columns]
 
@@ -146,6 +202,11 @@ def _from_row(row: Any) -> Delivery:
     return Delivery(**values)
 
 
+def _free_sql(now: float) -> Any:
+    t = deliveries_table
+    return sa.or_(t.c.lease_until.is_(None), t.c.lease_until <= now)
+
+
 class SqlDeliveryStore:
     """Deliveries in the `integration_deliveries` table (SQLite or PostgreSQL)."""
 
@@ -159,12 +220,48 @@ class SqlDeliveryStore:
         except IntegrityError:
             raise DuplicateDelivery(delivery.dedup_key or delivery.id) from None
 
-    async def save(self, delivery: Delivery) -> None:
+    async def save(self, delivery: Delivery, owner: str) -> bool:
         row = _to_row(delivery)
         row.pop("id")
         t = deliveries_table
+        mine = sa.or_(t.c.lease_owner.is_(None), t.c.lease_owner == owner)
+        stmt = t.update().where(t.c.id == delivery.id, mine).values(**row)
         async with self._db.engine.begin() as conn:
-            await conn.execute(t.update().where(t.c.id == delivery.id).values(**row))
+            return bool((await conn.execute(stmt)).rowcount)
+
+    async def claim(
+        self, delivery_id: str, *, owner: str, now: float, until: float, status: str = PENDING
+    ) -> Delivery | None:
+        t = deliveries_table
+        values: dict[str, Any] = {
+            "status": PENDING,
+            "lease_owner": owner,
+            "lease_until": until,
+            "updated": now,
+        }
+        if status != PENDING:
+            values["round_attempts"] = 0
+        stmt = (
+            t.update()
+            .where(t.c.id == delivery_id, t.c.status == status, _free_sql(now))
+            .values(**values)
+        )
+        async with self._db.engine.begin() as conn:
+            if not (await conn.execute(stmt)).rowcount:
+                return None
+            row = (await conn.execute(sa.select(t).where(t.c.id == delivery_id))).first()
+        return _from_row(row) if row is not None else None
+
+    async def expired(self, now: float, limit: int) -> list[Delivery]:
+        t = deliveries_table
+        stmt = (
+            sa.select(t)
+            .where(t.c.status == PENDING, _free_sql(now))
+            .order_by(t.c.updated, t.c.id)
+            .limit(limit)
+        )
+        async with self._db.engine.connect() as conn:
+            return [_from_row(r) for r in (await conn.execute(stmt)).all()]
 
     async def get(self, delivery_id: str) -> Delivery:
         t = deliveries_table

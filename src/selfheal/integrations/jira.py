@@ -92,10 +92,17 @@ class JiraPlugin:
         self._stopping = asyncio.Event()
         http = ctx.http
         http.register("issue.find", self._build_find, accept=self._accept_find)
-        http.register("issue.create", self._build_create, accept=self._accept_create)
+        http.register(
+            "issue.create", self._build_create, accept=self._accept_create, settled=self._has_issue
+        )
         http.register("comment", self._build_comment, accept=self._accept_comment)
         http.register("transitions", self._build_transitions, accept=self._accept_transitions)
-        http.register("transition", self._build_transition, accept=self._accept_transition)
+        http.register(
+            "transition",
+            self._build_transition,
+            accept=self._accept_transition,
+            settled=self._is_resolved,
+        )
 
     # -- requests -------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -172,6 +179,15 @@ class JiraPlugin:
         return HttpRequest(
             "POST", f"{self._base}/issue/{issue}/transitions", self._headers(), json=body
         )
+
+    async def _has_issue(self, args: Mapping[str, Any]) -> bool:
+        """An interrupted create whose answer was remembered needs no second issue."""
+        link = await self.ctx.links.get(f"ticket:{args['problem']}") or {}
+        return bool(link.get("issue"))
+
+    async def _is_resolved(self, args: Mapping[str, Any]) -> bool:
+        link = await self.ctx.links.get(f"ticket:{args['problem']}") or {}
+        return link.get("state") == "resolved"
 
     # -- responses ------------------------------------------------------------------------
     async def _remember(self, problem: str, **values: Any) -> None:

@@ -19,7 +19,14 @@ from selfheal.integrations.deliveries import Delivery
 from selfheal.integrations.errors import UnknownPlugin
 from selfheal.integrations.links import Links
 from selfheal.integrations.messages import Notification
-from selfheal.integrations.outbox import Accepter, Builder, Checker, HttpSender, Outbox
+from selfheal.integrations.outbox import (
+    Accepter,
+    Builder,
+    Checker,
+    HttpSender,
+    Outbox,
+    Settled,
+)
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.secrets import Secrets
 from selfheal.integrations.transport import (
@@ -49,9 +56,15 @@ class PluginHttp:
         *,
         check: Checker | None = None,
         accept: Accepter | None = None,
+        settled: Settled | None = None,
     ) -> None:
         sender = HttpSender(
-            self._client, build, redactor=self._redactor, check=check, accept=accept
+            self._client,
+            build,
+            redactor=self._redactor,
+            check=check,
+            accept=accept,
+            settled=settled,
         )
         self._outbox.register(self._name, kind, sender)
 
