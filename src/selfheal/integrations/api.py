@@ -1,16 +1,18 @@
 """HTTP API of the integrations context: deliveries, the dead-letter list, manual retry, and
-the inbound callbacks (Slack's interactive endpoint)."""
+the inbound callbacks (Slack's interactive endpoint, Jira's comment webhook)."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from selfheal.core import SelfhealError
+from selfheal.core import InvalidInput, SelfhealError
 from selfheal.integrations.deliveries import DEAD, DeliveryQuery
 from selfheal.integrations.errors import BadSignature
+from selfheal.integrations.jira import JiraPlugin
 from selfheal.integrations.slack import SlackPlugin
 
 if TYPE_CHECKING:
@@ -101,5 +103,35 @@ def router(component: IntegrationsComponent) -> APIRouter:
         return JSONResponse(
             {"response_type": "in_channel", "text": f"{verdict} by {decision.user}"}
         )
+
+    @api.post("/api/v1/jira/webhook")
+    async def jira_webhook(request: Request, secret: str | None = None) -> dict[str, Any]:
+        """Jira's `comment_created` webhook; `?secret=` or an `X-Hub-Signature` HMAC."""
+        body = await request.body()
+        signature = request.headers.get("x-hub-signature")
+        jiras = [
+            p
+            for p in component.plugins.values()
+            if isinstance(p, JiraPlugin) and p.config.webhook_secret is not None
+        ]
+        if not jiras:
+            raise BadSignature("no Jira integration with a webhook secret is configured")
+        verified: JiraPlugin | None = None
+        for plugin in jiras:
+            try:
+                plugin.verify(secret=secret, signature=signature, body=body)
+            except BadSignature:
+                continue
+            verified = plugin
+            break
+        if verified is None:
+            raise BadSignature("Jira webhook secret or signature does not match")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise InvalidInput("the Jira webhook body is not JSON", field="body") from None
+        if not isinstance(payload, dict):
+            raise InvalidInput("the Jira webhook body is not an object", field="body")
+        return {"accepted": await verified.receive(payload)}
 
     return api

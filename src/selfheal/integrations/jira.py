@@ -5,13 +5,18 @@ with e-mail + API token); Server/Data Center speaks v2 (plain wiki text, Bearer 
 access token or Basic). The issue of a problem is remembered in the plugin's links and found
 again by its `selfheal_problem:<id>` label, so a restart never opens a duplicate; its create
 delivery carries a dedup key, so neither do replicas nor redelivered events. Comments people
-write on the issue flow back onto the problem (polled on the injected clock).
+write on the issue flow back onto the problem: polled on the injected clock, and pushed by
+Jira's `comment_created` webhook (`POST /api/v1/jira/webhook`, shared secret). Both paths
+emit the same event id per comment, so a comment arriving both ways is written once; our own
+comments are recognised by id, by the text we sent (the webhook can overtake our POST's
+answer) and by the bot's account, and never echo back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -21,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from selfheal.core import CloudEvent
 from selfheal.integrations import messages as m
-from selfheal.integrations.errors import IntegrationError
+from selfheal.integrations.errors import BadSignature, IntegrationError, MissingSecret
 from selfheal.integrations.plugins import PluginContext
 from selfheal.integrations.references import SecretRef
+from selfheal.integrations.signatures import verify_shared_secret
 from selfheal.integrations.transport import HttpRequest, HttpResponse
 
 COMMENT_EVENT = "sh.selfheal.integrations.comment"
@@ -43,6 +49,8 @@ class JiraConfig(BaseModel):
     labels: list[str] = Field(default_factory=list)
     sync_comments: bool = True
     poll_seconds: float = Field(default=60.0, gt=0)
+    webhook_secret: SecretRef | None = None
+    """Shared secret of Jira's webhook: `?secret=` in its URL or the `X-Hub-Signature` HMAC."""
 
 
 def adf(*paragraphs: str, links: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -78,6 +86,16 @@ def adf_text(node: Any) -> str:
     parts = [adf_text(child) for child in node.get("content", [])]
     sep = "\n" if node.get("type") == "doc" else ""
     return sep.join(p for p in parts if p)
+
+
+def fingerprint(body: Any) -> str:
+    """A short digest of a comment's plain text, whitespace-insensitive (ADF or text)."""
+    text = " ".join(adf_text(body).split())
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+SENT_KEPT = 200
+"""How many fingerprints of our own comment texts each ticket remembers."""
 
 
 class JiraPlugin:
@@ -156,6 +174,9 @@ class JiraPlugin:
         issue = await self._issue_of(args["problem"])
         links = {"Sequence": args["sequence_link"]} if args.get("sequence_link") else None
         body = {"body": self._text(args["text"], links=links)}
+        link = await self.ctx.links.get(f"ticket:{args['problem']}") or {}
+        sent = [f for f in link.get("sent", []) if f != fingerprint(body["body"])]
+        await self._remember(args["problem"], sent=[*sent, fingerprint(body["body"])][-SENT_KEPT:])
         return HttpRequest(
             "POST", f"{self._base}/issue/{issue}/comment", self._headers(), json=body
         )
@@ -309,32 +330,58 @@ class JiraPlugin:
             response = await self.ctx.http.fetch(request)
             if response is None or response.status != 200:
                 continue
-            seen = set(link.get("seen", [])) | set(link.get("ours", []))
             problem = key.split(":", 1)[1]
-            for comment in (response.json() or {}).get("comments", []):
-                cid = str(comment.get("id", ""))
-                if not cid or cid in seen or self._is_ours(comment):
-                    seen.add(cid)
-                    continue
-                author = (comment.get("author") or {}).get("displayName") or "jira"
-                await self.ctx.emit(
-                    CloudEvent(
-                        type=COMMENT_EVENT,
-                        source=f"selfheal/integrations/{self.name}",
-                        id=f"{self.name}:{issue}:{cid}",
-                        data={
-                            "problem": problem,
-                            "message": adf_text(comment.get("body")),
-                            "author": f"{author} (Jira {issue})",
-                            "context": "jira",
-                        },
-                    )
+            comments = (response.json() or {}).get("comments", [])
+            emitted += await self._take(problem, str(issue), link, comments)
+            await self._remember(problem, synced_closed=link.get("state") == "resolved")
+        return emitted
+
+    async def receive(self, payload: Mapping[str, Any]) -> int:
+        """A verified webhook body from Jira; returns how many comments it brought."""
+        if payload.get("webhookEvent") != "comment_created":
+            return 0
+        issue = (payload.get("issue") or {}).get("key")
+        comment = payload.get("comment")
+        if not issue or not isinstance(comment, dict):
+            return 0
+        for key, link in await self.ctx.links.scan("ticket:"):
+            if link.get("issue") == issue:
+                return await self._take(key.split(":", 1)[1], str(issue), link, [comment])
+        return 0  # an issue we did not open
+
+    async def _take(
+        self, problem: str, issue: str, link: Mapping[str, Any], comments: list[Any]
+    ) -> int:
+        """Emit the comments not seen before and not ours; remember them as seen."""
+        seen = set(link.get("seen", [])) | set(link.get("ours", []))
+        sent = set(link.get("sent", []))
+        emitted = 0
+        for comment in comments:
+            if not isinstance(comment, dict):
+                continue
+            cid = str(comment.get("id", ""))
+            if not cid or cid in seen:
+                continue
+            seen.add(cid)
+            if self._is_ours(comment) or fingerprint(comment.get("body")) in sent:
+                continue
+            author = (comment.get("author") or {}).get("displayName") or "jira"
+            fresh = await self.ctx.emit(
+                CloudEvent(
+                    type=COMMENT_EVENT,
+                    source=f"selfheal/integrations/{self.name}",
+                    id=f"{self.name}:{issue}:{cid}",
+                    data={
+                        "problem": problem,
+                        "message": adf_text(comment.get("body")),
+                        "author": f"{author} (Jira {issue})",
+                        "context": "jira",
+                    },
                 )
-                seen.add(cid)
-                emitted += 1
-            await self._remember(
-                problem, seen=sorted(seen), synced_closed=link.get("state") == "resolved"
             )
+            emitted += 1 if fresh else 0
+        current = await self.ctx.links.get(f"ticket:{problem}") or {}
+        await self._remember(problem, seen=sorted(seen | set(current.get("seen", []))))
         return emitted
 
     def _is_ours(self, comment: Mapping[str, Any]) -> bool:
@@ -345,6 +392,17 @@ class JiraPlugin:
             author.get("name"),
             author.get("accountId"),
         )
+
+    def verify(self, *, secret: str | None, signature: str | None, body: bytes) -> None:
+        """Raise BadSignature unless the webhook carries this integration's shared secret."""
+        if self.config.webhook_secret is None:
+            raise BadSignature(f"integration {self.name} takes no Jira webhooks")
+        try:
+            ref = self.config.webhook_secret.secret
+            expected = self.ctx.secrets.get(ref).get_secret_value()
+        except MissingSecret:
+            raise BadSignature(f"the webhook secret of {self.name} is not set") from None
+        verify_shared_secret(expected, secret=secret, signature=signature, body=body)
 
     async def _poll(self) -> None:
         while not self._stopping.is_set():

@@ -43,6 +43,24 @@ def verify_slack(
         raise BadSignature("Slack signature does not match")
 
 
+def verify_shared_secret(
+    expected: str, *, secret: str | None, signature: str | None, body: bytes
+) -> None:
+    """Accept a shared secret given as-is (`?secret=`) or an `X-Hub-Signature`-style
+    `sha256=<hex>` HMAC of the body (Jira's newer webhooks); raise BadSignature otherwise."""
+    if signature:
+        algorithm, _, _digest = signature.partition("=")
+        if algorithm in ("sha256", "sha1") and hmac.compare_digest(
+            hmac_header(expected, body, algorithm=algorithm), signature
+        ):
+            return
+        raise BadSignature("webhook signature does not match")
+    if secret is None:
+        raise BadSignature("webhook is neither signed nor carries the shared secret")
+    if not hmac.compare_digest(expected.encode(), secret.encode()):
+        raise BadSignature("webhook secret does not match")
+
+
 def hmac_header(secret: str, body: bytes, *, algorithm: str = "sha256") -> str:
     """`sha256=<hex>` over the exact body bytes (GitHub's convention, widely understood)."""
     digest = hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).hexdigest()

@@ -2,12 +2,15 @@
 real APIs, record every request, and fail on demand (status, Retry-After, hangs).
 
 The contract tests check selfheal's requests against them; the demo points its integrations
-at them. `serve(app)` runs one on 127.0.0.1 on a free port inside the current event loop.
+at them. The Jira stand-in also calls webhooks like Jira does (`comment_created`, for people's
+comments and the bot's own, before answering the bot's POST: the worst ordering). `serve(app)` runs one on 127.0.0.1 on a free port inside the current event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import re
 import socket
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -83,6 +87,12 @@ class StandIn:
         return [r for r in self.requests if path_part in r.path]
 
 
+@dataclass(frozen=True, slots=True)
+class Hook:
+    url: str
+    hmac_secret: str | None = None
+
+
 class JiraStandIn(StandIn):
     """Jira Cloud v3 and Server v2 issue, comment, search and transition routes."""
 
@@ -96,6 +106,8 @@ class JiraStandIn(StandIn):
         super().__init__()
         self.project = project
         self.issues: dict[str, dict[str, Any]] = {}
+        self.hooks: list[Hook] = []
+        self.hook_answers: list[int] = []
         base = "/rest/api/{v:int}"
         self.app = Starlette(
             routes=[
@@ -120,6 +132,37 @@ class JiraStandIn(StandIn):
                 "created": "2026-01-01T00:00:00.000+0000",
             }
         )
+
+    def subscribe(self, url: str, *, hmac_secret: str | None = None) -> None:
+        """Register a webhook (`?secret=` goes in the URL; `hmac_secret` signs the body)."""
+        self.hooks.append(Hook(url, hmac_secret))
+
+    async def comment_as_human(
+        self, key: str, text: str, author: str = "Jane Operator"
+    ) -> dict[str, Any]:
+        """A person comments in Jira's UI: stored, then announced to the webhooks."""
+        self.human_comment(key, text, author)
+        comment: dict[str, Any] = self.issues[key]["comments"][-1]
+        await self._announce(key, comment)
+        return comment
+
+    async def _announce(self, key: str, comment: dict[str, Any]) -> None:
+        issue = self.issues[key]
+        payload = {
+            "timestamp": 1767225600000,
+            "webhookEvent": "comment_created",
+            "comment": comment,
+            "issue": {"id": issue["id"], "key": key, "fields": issue["fields"]},
+        }
+        body = json.dumps(payload).encode()
+        async with httpx.AsyncClient() as client:
+            for hook in self.hooks:
+                headers = {"Content-Type": "application/json"}
+                if hook.hmac_secret is not None:
+                    digest = hmac.new(hook.hmac_secret.encode(), body, hashlib.sha256)
+                    headers["X-Hub-Signature"] = "sha256=" + digest.hexdigest()
+                answer = await client.post(hook.url, content=body, headers=headers)
+                self.hook_answers.append(answer.status_code)
 
     async def _guard(self, request: Request) -> tuple[Recorded, Response | None]:
         rec, fault = await self.record(request)
@@ -213,6 +256,7 @@ class JiraStandIn(StandIn):
             "created": "2026-01-01T00:00:00.000+0000",
         }
         issue["comments"].append(comment)
+        await self._announce(request.path_params["key"], comment)
         return JSONResponse(comment, 201)
 
     async def _transitions(self, request: Request) -> Response:

@@ -4,7 +4,12 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from selfheal.integrations.errors import BadSignature
-from selfheal.integrations.signatures import hmac_header, slack_signature, verify_slack
+from selfheal.integrations.signatures import (
+    hmac_header,
+    slack_signature,
+    verify_shared_secret,
+    verify_slack,
+)
 
 # Slack's documented example ("Verifying requests from Slack")
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -59,3 +64,20 @@ def test_hmac_header_is_sha256_over_body() -> None:
     assert hmac_header("Jefe", b"what do ya want for nothing?") == (
         "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     )
+
+
+def test_shared_secret_as_query_value_or_hub_signature() -> None:
+    body = b'{"webhookEvent": "comment_created"}'
+    verify_shared_secret("s3cret", secret="s3cret", signature=None, body=body)
+    verify_shared_secret("s3cret", secret=None, signature=hmac_header("s3cret", body), body=body)
+    sha1 = hmac_header("s3cret", body, algorithm="sha1")
+    verify_shared_secret("s3cret", secret=None, signature=sha1, body=body)
+    for secret, signature in (
+        (None, None),
+        ("wrong", None),
+        (None, hmac_header("wrong", body)),
+        (None, "md5=abc"),
+        ("s3cret", hmac_header("wrong", body)),  # a bad signature is not rescued by the query
+    ):
+        with pytest.raises(BadSignature):
+            verify_shared_secret("s3cret", secret=secret, signature=signature, body=body)
