@@ -7,6 +7,7 @@ admin token `*:*.admin-secret`; here they also set the UI admin password.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,12 +105,14 @@ class System:
             await self.container.monitor.service.tick()
 
     async def delivered(self) -> None:
-        """Let queued webhook deliveries (and their backoff on the manual clock) finish."""
+        """Let queued webhook deliveries finish: their backoff sleeps on the manual clock,
+        their delivery-log writes go through SQLite's thread (so real time must pass too)."""
         notifier = self.container.monitor.notifier
-        for _ in range(50):
+        for _ in range(500):
             if not notifier.pending:
                 return
-            await self.clock.advance(1)
+            await self.clock.advance(0.5)
+            await asyncio.sleep(0.01)
         raise AssertionError("webhook deliveries did not finish")
 
 
