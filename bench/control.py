@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from selfheal.bootstrap import Container, build
@@ -88,9 +89,24 @@ async def setup(container: Container, services: int) -> None:
     svc.register_sli_provider("bench", ZeroSli())
 
 
-async def run(args: argparse.Namespace, bus_url: str | None) -> dict[str, Any]:
+def fresh_postgres(url: str) -> str:
+    """A new database next to the one named in `url` (each run starts empty)."""
+    import psycopg
+
+    base, _, _name = url.rpartition("/")
+    name = f"selfheal_bench_{uuid.uuid4().hex[:8]}"
+    admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
+
+
+async def run(
+    args: argparse.Namespace, bus_url: str | None, database_url: str | None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp}/bench.db")
+        url = fresh_postgres(database_url) if database_url else f"sqlite+aiosqlite:///{tmp}/b.db"
+        settings = Settings(database_url=url)
         bus = (
             await open_bus(bus_url, consumer_prefix=f"bench{uuid.uuid4().hex[:6]}")
             if bus_url
@@ -132,8 +148,16 @@ async def run(args: argparse.Namespace, bus_url: str | None) -> dict[str, Any]:
             events = [problem(f"svc-{i % args.services}") for i in range(args.sequences)]
             start = time.perf_counter()
             await asyncio.gather(*(container.runtime.events.publish(e) for e in events))
-            for _ in range(args.sequences):
-                await asyncio.wait_for(finished.get(), 120)
+            for done in range(args.sequences):
+                try:
+                    await asyncio.wait_for(finished.get(), 120)
+                except TimeoutError:
+                    seqs, _ = await container.control.service.list_sequences(limit=10_000)
+                    outcomes = Counter(f"{s.state}/{s.outcome}: {s.message}" for s in seqs)
+                    raise SystemExit(
+                        f"only {done} of {args.sequences} sequences finished remediated: "
+                        + "; ".join(f"{n}× {k}" for k, n in outcomes.most_common(5))
+                    ) from None
             elapsed = time.perf_counter() - start
             return {
                 "p50": statistics.median(latencies),
@@ -150,10 +174,22 @@ async def main() -> None:
     parser.add_argument("--services", type=int, default=50)
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--nats", default=None, help="also run over NATS JetStream at this URL")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="also run on PostgreSQL (postgresql+psycopg://user@host:5432/x; a fresh database "
+        "is created next to x)",
+    )
     args = parser.parse_args()
-    rows = [("in process (memory bus, SQLite)", await run(args, None))]
+    rows = [("in process (memory bus, SQLite)", await run(args, None, None))]
     if args.nats:
-        rows.append((f"NATS JetStream ({args.nats}), SQLite", await run(args, args.nats)))
+        rows.append(("NATS JetStream, SQLite", await run(args, args.nats, None)))
+    if args.database_url:
+        rows.append(("memory bus, PostgreSQL", await run(args, None, args.database_url)))
+        if args.nats:
+            rows.append(
+                ("NATS JetStream, PostgreSQL", await run(args, args.nats, args.database_url))
+            )
     print(
         f"Python {platform.python_version()} on {platform.machine()}, {args.sequences} sequences over {args.services} services\n"
     )
