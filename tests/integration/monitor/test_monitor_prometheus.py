@@ -15,11 +15,12 @@ import uvicorn
 from selfheal.bootstrap import Container, build
 from selfheal.bus import MemoryBus
 from selfheal.monitor import MonitorSettings
-from selfheal.runtime import Principal
 from selfheal.settings import Settings
+from selfheal.web import create_app
 from tests.conftest import free_port, require_tool
 
 pytestmark = [pytest.mark.external, pytest.mark.slow]
+ADMIN = "*:*.admin-secret"
 LABELS = {"keptn_project": "website", "keptn_stage": "production", "keptn_service": "front-end"}
 
 
@@ -46,15 +47,6 @@ class FlakyApp:
             }
         )
         await send({"type": "http.response.body", "body": body.encode()})
-
-
-class Tokens:
-    async def authenticate(self, secret: str) -> Principal | None:
-        return (
-            Principal("alertmanager", "admin")
-            if secret.removeprefix("Bearer ") == "admin-secret"
-            else None
-        )
 
 
 async def _serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
@@ -115,7 +107,7 @@ receivers:
   webhook_configs:
   - url: http://127.0.0.1:{sh_port}/api/v1/alertmanager
     send_resolved: true
-    http_config: {{authorization: {{credentials: admin-secret}}}}
+    http_config: {{authorization: {{credentials: "{ADMIN}"}}}}
 """
     )
     procs = [
@@ -144,20 +136,12 @@ receivers:
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path}/sh.db",
         port=sh_port,
+        init_admin_api_tokens=[ADMIN],  # type: ignore[list-item]
         monitor=MonitorSettings(hold_seconds=2, reopen_seconds=0),
     )
     container: Container = await build(settings, bus=MemoryBus())
     await container.start()
-    container.runtime.auth = Tokens()
-    from fastapi import FastAPI
-
-    from selfheal.web import errors
-
-    api = FastAPI()
-    errors.install(api)
-    for r in container.monitor.routers():
-        api.include_router(r)
-    sh_server, sh_task = await _serve(api, sh_port)
+    sh_server, sh_task = await _serve(create_app(container, manage_lifecycle=False), sh_port)
     try:
         yield {"app": app, "prom": f"http://127.0.0.1:{prom_port}", "container": container}
     finally:
