@@ -80,39 +80,39 @@ async def test_dead_letter_retried_from_the_deliveries_page(
                 await asyncio.sleep(0.01)
             [dead] = await c.integrations.store.find(DeliveryQuery(status="dead"))
             assert (dead.attempts, dead.http_status) == (2, 503)
-            async with serve(create_app(c, manage_lifecycle=False)) as url:
-                async with async_api.async_playwright() as pw:
-                    browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-                    try:
-                        page = await browser.new_page()
-                        await page.goto(url + "/deliveries")
-                        assert "/login" in page.url
-                        await page.fill("input[name=username]", "admin")
-                        await page.fill("input[name=password]", PASSWORD)
-                        await page.click("button[type=submit]")
-                        await page.wait_for_url("**/deliveries")
+            app = create_app(c, manage_lifecycle=False)
+            async with serve(app) as url, async_api.async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+                try:
+                    page = await browser.new_page()
+                    await page.goto(url + "/deliveries")
+                    assert "/login" in page.url
+                    await page.fill("input[name=username]", "admin")
+                    await page.fill("input[name=password]", PASSWORD)
+                    await page.click("button[type=submit]")
+                    await page.wait_for_url("**/deliveries")
 
-                        await page.click('a.button:has-text("Dead letters")')
-                        await page.wait_for_url("**/deliveries?status=dead")
-                        rows = page.locator("tbody tr")
-                        assert await rows.count() == 1
-                        row = rows.first
-                        text = await row.inner_text()
-                        assert "ops-hook" in text and "dead" in text and "503" in text
-                        assert HOOK_KEY not in await page.content()
+                    await page.click('a.button:has-text("Dead letters")')
+                    await page.wait_for_url("**/deliveries?status=dead")
+                    rows = page.locator("tbody tr")
+                    assert await rows.count() == 1
+                    row = rows.first
+                    text = await row.inner_text()
+                    assert "ops-hook" in text and "dead" in text and "503" in text
+                    assert HOOK_KEY not in await page.content()
 
-                        await row.locator("button", has_text="Retry").click()
-                        await page.wait_for_url("**/deliveries?status=dead&flash=*")
-                        assert "retried: succeeded" in await page.inner_text(".flash")
-                        assert "No deliveries." in await page.inner_text("tbody")
+                    await row.locator("button", has_text="Retry").click()
+                    await page.wait_for_url("**/deliveries?status=dead&flash=*")
+                    assert "retried: succeeded" in await page.inner_text(".flash")
+                    assert "No deliveries." in await page.inner_text("tbody")
 
-                        await page.goto(url + "/deliveries?integration=ops-hook")
-                        row = page.locator("tbody tr").first
-                        text = await row.inner_text()
-                        assert "succeeded" in text and "200" in text
-                        assert await row.locator("button", has_text="Retry").count() == 0
-                    finally:
-                        await browser.close()
+                    await page.goto(url + "/deliveries?integration=ops-hook")
+                    row = page.locator("tbody tr").first
+                    text = await row.inner_text()
+                    assert "succeeded" in text and "200" in text
+                    assert await row.locator("button", has_text="Retry").count() == 0
+                finally:
+                    await browser.close()
             again = await c.integrations.store.get(dead.id)
             assert (again.status, again.attempts) == ("succeeded", 3)
         finally:
