@@ -126,7 +126,9 @@ def test_control_sigkill_mid_sequence_resumes_without_repeating(tmp_path: Path) 
         assert r.status_code == 200, r.text
         context = wait_for(
             "the sequence",
-            lambda: [s["shkeptncontext"] for s in http.get("/api/v1/sequences").json()["sequences"]],
+            lambda: [
+                s["shkeptncontext"] for s in http.get("/api/v1/sequences").json()["sequences"]
+            ],
         )[0]
         first = wait_for(
             "action 1", lambda: events(http, context, "sh.keptn.event.action.triggered")
