@@ -57,7 +57,7 @@ class FlagsComponent:
         self.usage = UsageMetrics(
             self.store, runtime.clock, bucket_seconds=settings.metrics_bucket_seconds
         )
-        self.hub = StreamHub(keepalive=settings.keepalive_seconds)
+        self.hub = StreamHub(keepalive=settings.keepalive_seconds, registry=runtime.registry)
         self.service.on_snapshot(self.hub.publish)
         self.guard = Guard(runtime, self.auth, settings.default_environment)
         runtime.auth = self.auth

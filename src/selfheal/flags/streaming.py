@@ -18,6 +18,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
 from selfheal.flags.snapshot import Scope, Snapshot
 
 _QUEUE_LIMIT = 256
@@ -38,7 +40,25 @@ class _Listener:
 
 
 class StreamHub:
-    def __init__(self, *, keepalive: float = 15.0, history: int = 64) -> None:
+    def __init__(
+        self,
+        *,
+        keepalive: float = 2.0,
+        history: int = 64,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        registry = registry or CollectorRegistry()
+        self._opened = Counter(
+            "selfheal_flags_streams_opened",
+            "SDK streaming connections opened (a rising rate means clients keep reconnecting)",
+            registry=registry,
+        )
+        self._open = Gauge(
+            "selfheal_flags_streams_connected",
+            "SDK streaming connections open now",
+            registry=registry,
+        )
+        self._open.set_function(lambda: len(self._listeners))
         self._listeners: set[_Listener] = set()
         self._keepalive = keepalive
         self._closed = False
@@ -101,6 +121,7 @@ class StreamHub:
     ) -> AsyncGenerator[bytes, None]:
         listener = _Listener(scope)
         self._listeners.add(listener)
+        self._opened.inc()
         try:
             first = self.first_frame(snapshot, scope, last_event_id)
             yield first or KEEPALIVE
