@@ -104,11 +104,6 @@ async def test_integrations_ticket_thread_and_transition(tmp_path: Path) -> None
         assert by_context["totalCount"] > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the action's .started event carries no data.problem (control/remediation.py "
-    "RemediationTasks._answer): Jira skips it and Slack opens a second thread for the context",
-)
 async def test_integrations_action_start_reaches_ticket_and_thread(tmp_path: Path) -> None:
     async with standins() as s, running(loop_settings(tmp_path, s.settings(tmp_path))) as loop:
         await remediate(loop)

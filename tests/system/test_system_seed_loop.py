@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.system.loop import Loop, loop_settings, running
 from tests.system.website import FLAG
 
@@ -120,11 +118,6 @@ async def test_seed_loop_toggles_the_flag_and_remediates(tmp_path: Path) -> None
         assert flip.created_by
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="control's own .started answers carry no data.problem (control/remediation.py "
-    "RemediationTasks._answer), so the write-back cannot tell which problem they belong to",
-)
 async def test_seed_loop_comments_the_action_start(tmp_path: Path) -> None:
     async with running(loop_settings(tmp_path)) as loop:
         await loop.setup()

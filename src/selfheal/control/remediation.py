@@ -85,6 +85,10 @@ class RemediationTasks:
         task = triggered.type.removeprefix("sh.keptn.event.").rsplit(".", 1)[0]
         base = {"project": seq.project, "stage": seq.stage, "service": seq.service}
         body = {**base, "labels": labels_of(triggered.payload()), **data}
+        problem = triggered.payload().get("problem")
+        if isinstance(problem, dict):
+            # every task event carries the problem, so write-back finds it on each step
+            body.setdefault("problem", problem)
         if phase == "started":
             body.setdefault("status", "succeeded")
         event = CloudEvent(
