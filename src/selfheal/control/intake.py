@@ -62,6 +62,7 @@ class ProblemIntake:
         labels = {}
         if notice.url:
             labels["Problem URL"] = notice.url
+        labels["Sequence URL"] = f"{engine.runtime.public_url}/bridge/sequence/{context}"
         trigger = CloudEvent(
             type=sequence_event(stage, "remediation", "triggered"),
             source=SOURCE,
