@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache, partial
 from typing import Any
 
+from prometheus_client import Counter, Histogram
+
 from selfheal.control import messages, steps
 from selfheal.control.config import ControlSettings
 from selfheal.control.projects import SHIPYARD, ProjectStore
@@ -79,6 +81,19 @@ class SequenceEngine:
         self._work: set[asyncio.Task[None]] = set()
         self._waking = 0
         self._mine: dict[str, None] = {}  # ids of events this engine already applied itself
+        self._finished_count = Counter(
+            "selfheal_control_sequences_finished",
+            "Sequences finished, by sequence name and outcome",
+            ["sequence", "outcome"],
+            registry=runtime.registry,
+        )
+        self._duration = Histogram(
+            "selfheal_control_sequence_seconds",
+            "Time from a sequence's creation to its end",
+            ["sequence"],
+            registry=runtime.registry,
+            buckets=(0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+        )
 
     @property
     def busy(self) -> bool:
@@ -448,6 +463,8 @@ class SequenceEngine:
         )
         if done is None:
             return None
+        self._finished_count.labels(done.name, outcome).inc()
+        self._duration.labels(done.name).observe(max(0.0, now - done.created))
         self._schedule(done)
         status = {"errored": "errored", "aborted": "aborted"}.get(outcome, "succeeded")
         result = "pass" if outcome in ("remediated", "resolved", "succeeded") else "fail"

@@ -16,6 +16,7 @@ from selfheal.monitor.service import MonitorService
 from selfheal.monitor.services import parse_document, parse_service
 from selfheal.monitor.sources import Fetcher, HttpxFetcher
 from selfheal.monitor.store import SqlProblemStore
+from selfheal.monitor.telemetry import MonitorCollector
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -72,6 +73,7 @@ class MonitorComponent:
             hold_seconds=settings.hold_seconds,
             reopen_seconds=settings.reopen_seconds,
         )
+        runtime.registry.register(MonitorCollector(self.service))
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = False
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from selfheal.control import ActionResult
 from tests.unit.control.conftest import Harness, seed_problem
 
@@ -138,3 +140,19 @@ spec:
           description: Ask for more replicas
           value: {}
 """
+
+
+async def test_control_metrics_count_outcomes(harness: Harness) -> None:
+    await harness.setup_website()
+    context = await harness.send(seed_problem())
+    await harness.send(resolved(seed_problem()))
+    assert (await harness.service.get_sequence(context)).outcome == "remediated"
+    text = (await harness.http.get("/metrics")).text
+    counts = {
+        (s.labels["sequence"], s.labels["outcome"]): s.value
+        for f in text_string_to_metric_families(text)
+        if f.name == "selfheal_control_sequences_finished"
+        for s in f.samples
+        if s.name.endswith("_total")
+    }
+    assert counts == {("remediation", "remediated"): 1.0}
