@@ -24,9 +24,9 @@ from selfheal.integrations.standins import serve
 from selfheal.monitor import MonitorSettings
 from selfheal.settings import Settings
 from selfheal.web import create_app
+from tests.support.paths import SEED
 from tests.system.website import FLAG, Website
 
-SEED = Path("/work/shared/seed")
 ADMIN = "*:*.admin-secret"
 CLIENT = "default:production.client-secret"
 TAGS = {"keptn_project": "website", "keptn_stage": "production", "keptn_service": "front-end"}

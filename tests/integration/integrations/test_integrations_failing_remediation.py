@@ -29,9 +29,9 @@ from selfheal.integrations.standins import JiraStandIn, SlackStandIn, serve
 from selfheal.monitor import MonitorSettings
 from selfheal.settings import Settings
 from selfheal.web import create_app
+from tests.support.paths import SEED
 from tests.system.test_system_outside import dynatrace_resolved
 
-SEED = Path("/work/shared/seed")
 ADMIN = {"Authorization": "*:*.admin-secret"}
 FLAG = "EnableStaticContent"
 ATTEMPTS = 3

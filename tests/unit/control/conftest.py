@@ -7,7 +7,6 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,10 +19,8 @@ from selfheal.core import ManualClock
 from selfheal.runtime import Principal
 from selfheal.settings import Settings
 from selfheal.web import create_app
+from tests.support.paths import SEED
 
-SEED = Path(__file__).resolve().parents[4] / "shared" / "seed"
-if not SEED.exists():
-    SEED = Path("/work/shared/seed")
 ADMIN = "*:*.admin-secret"
 
 

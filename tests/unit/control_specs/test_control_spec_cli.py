@@ -5,8 +5,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from selfheal.cli import app
+from tests.support.paths import SEED
 
-SEED = Path("/work/shared/seed")
 runner = CliRunner()
 
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,8 +14,9 @@ from selfheal.control.specs import (
     evaluate_slo,
     load_slo,
 )
+from tests.support.paths import SEED
 
-SEED_SLO = load_slo(Path("/work/shared/seed/formats/slo.yaml").read_text())
+SEED_SLO = load_slo((SEED / "formats" / "slo.yaml").read_text())
 
 
 def objective(

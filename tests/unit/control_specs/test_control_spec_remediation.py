@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from selfheal.control.specs import Action, SpecError, load_remediation
+from tests.support.paths import SEED
 
-SEED = Path("/work/shared/seed")
 CURRENT = (SEED / "formats" / "remediation.v0.1.4.yaml").read_text()
 
 

@@ -12,8 +12,7 @@ from selfheal.control.specs import (
     spec_kind,
     validate_resource,
 )
-
-SEED = Path("/work/shared/seed")
+from tests.support.paths import SEED
 
 
 @pytest.mark.parametrize(

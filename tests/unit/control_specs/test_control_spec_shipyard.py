@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from selfheal.control.specs import LEGACY_EVALUATION_WAIT, SpecError, load_shipyard, parse_duration
-
-SEED = Path("/work/shared/seed")
+from tests.support.paths import SEED
 
 
 def test_seed_shipyard_v02_loads() -> None:

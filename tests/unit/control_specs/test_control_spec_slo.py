@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from selfheal.control.specs import Criterion, SpecError, load_sli, load_slo
+from tests.support.paths import SEED
 
-SEED_TEXT = Path("/work/shared/seed/formats/slo.yaml").read_text()
+SEED_TEXT = (SEED / "formats" / "slo.yaml").read_text()
 
 
 def test_seed_slo_loads() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +12,8 @@ from cloudevents.http import CloudEvent as SdkEvent
 from cloudevents.http import from_http
 
 from selfheal.core import CloudEvent, InvalidEvent, epoch_from_iso, parse_http, to_binary_http
+from tests.support.paths import SEED
 
-SEED = Path("/work/shared/seed")
 KEPTN_ATTRS = {
     "type": "sh.keptn.event.get-action.triggered",
     "source": "shipyard-controller",
