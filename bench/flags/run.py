@@ -273,13 +273,14 @@ BARE_APP = textwrap.dedent("""
 def start_bare(port: int, body: bytes, etag: str, tmp: Path) -> Target:
     (tmp / "bare_app.py").write_text(BARE_APP)
     (tmp / "body.json").write_bytes(body)
-    # Served the way `selfheal up` serves (asyncio.run(Server.serve()): the default asyncio
-    # loop, httptools, no access log), so the gap is the framework and our code, not the loop.
+    # Served the way `selfheal up` serves (its run_loop: uvloop when installed, httptools, no
+    # access log), so the gap is the framework and our code, not the loop.
     code = (
-        "import asyncio, sys, uvicorn; sys.argv=['x', sys.argv[1], sys.argv[2]];"
+        "import sys, uvicorn; sys.argv=['x', sys.argv[1], sys.argv[2]];"
         "sys.path.insert(0, '.'); import bare_app;"
+        "from selfheal.cli.server import run_loop;"
         f"cfg = uvicorn.Config(bare_app.app, port={port}, log_config=None, access_log=False);"
-        "asyncio.run(uvicorn.Server(cfg).serve())"
+        "run_loop(uvicorn.Server(cfg).serve())"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, str(tmp / "body.json"), etag],
@@ -496,7 +497,7 @@ def report(
         "(figures are medians over the rounds), on the same 2 cores as the servers "
         "(so absolute numbers are modest; compare the ratios). Unleash's rate limits lifted. "
         "The bare row is a minimal Starlette app serving selfheal's exact body and ETag, run the "
-        "way `selfheal up` runs uvicorn (default asyncio loop, httptools, no access log). "
+        "way `selfheal up` runs uvicorn (uvloop, httptools, no access log). "
         "Reproduce: `.venv/bin/python bench/flags/run.py [--repeat 3]`.",
         "",
         "| endpoint | flags | conns | server | req/s | p50 ms | p99 ms | non-2xx/3xx "
