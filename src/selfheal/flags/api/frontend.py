@@ -100,20 +100,8 @@ class FrontendApi:
         scope = self.guard.scope(principal)
         ctx.setdefault("environment", scope.environment)
         snapshot = self.service.snapshot
-        engine = snapshot.engine(scope)
-        toggles = []
-        for name in snapshot.enabled_names(scope):
-            e = engine.evaluate(name, ctx)
-            if e.enabled:
-                toggles.append(
-                    {
-                        "name": e.name,
-                        "enabled": True,
-                        "variant": e.variant,
-                        "impressionData": e.impression_data,
-                    }
-                )
-        return render({"toggles": toggles})
+        names = snapshot.enabled_names(scope)
+        return snapshot.engine(scope).toggles(ctx, names).encode("utf-8")
 
     async def _toggles(self, request: Request, ctx: dict[str, Any]) -> Response:
         principal = await self.guard.principal(request, FRONTEND)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import random
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,13 @@ from selfheal.flags.engine.constraints import Check, compile_constraints
 from selfheal.flags.engine.delta import apply_delta
 from selfheal.flags.engine.features import Feature, compile_feature
 from selfheal.flags.engine.strategies import Strategy
-from selfheal.flags.engine.variants import DISABLED, DISABLED_IN_ENABLED, variant_result
+from selfheal.flags.engine.variants import (
+    DISABLED,
+    DISABLED_IN_ENABLED,
+    DISABLED_IN_ENABLED_JSON,
+    VariantSet,
+    variant_result,
+)
 
 Context = Mapping[str, Any]
 
@@ -144,6 +150,34 @@ class Engine:
         """Every flag, for the frontend API and OFREP bulk evaluation."""
         return [self._evaluate(feature, context) for feature in self._features.values()]
 
+    def toggles(self, context: Context, names: Iterable[str]) -> str:
+        """The frontend API's ``{"toggles":[…]}`` JSON: those of `names` that are on, in order.
+
+        The same text as rendering `evaluate` for each name (unknown and off flags are left
+        out), built from each flag's pre-encoded JSON, with no per-flag objects in between.
+        Raises ValueError when a chosen variant's payload is not JSON (a NaN), as rendering
+        it would.
+        """
+        features = self._features
+        parts = []
+        for name in names:
+            feature = features.get(name)
+            if feature is None:
+                continue
+            strategy = self._match(feature, context)
+            if strategy is None:
+                continue
+            variants = _variants_of(feature, strategy)
+            encoded = (
+                DISABLED_IN_ENABLED_JSON
+                if variants is None
+                else variants.choose(context)[0].encoded
+            )
+            if encoded is None:
+                raise ValueError(f"flag {name!r}: the variant's payload is not valid JSON")
+            parts.append(feature.toggle_prefix + encoded + feature.toggle_suffix)
+        return '{"toggles":[' + ",".join(parts) + "]}"
+
     def _evaluate(self, feature: Feature, context: Context) -> Evaluation:
         strategy = self._match(feature, context)
         if strategy is None:
@@ -185,12 +219,8 @@ def _variant(
     feature: Feature, strategy: Strategy | bool | None, context: Context
 ) -> tuple[Mapping[str, Any], str]:
     """The variant template of an enabled feature and the reason behind the evaluation."""
-    if isinstance(strategy, Strategy):
-        reason = strategy.reason
-        variants = strategy.variants or feature.variants
-    else:
-        reason = "STATIC"
-        variants = feature.variants
+    reason = strategy.reason if isinstance(strategy, Strategy) else "STATIC"
+    variants = _variants_of(feature, strategy)
     if variants is None:
         return DISABLED_IN_ENABLED, reason
     variant, overridden = variants.choose(context)
@@ -199,3 +229,10 @@ def _variant(
     if len(variants.variants) > 1:
         return variant.result, "SPLIT"
     return variant.result, reason
+
+
+def _variants_of(feature: Feature, strategy: Strategy | bool | None) -> VariantSet | None:
+    """The variants an enabled feature chooses from: the strategy's, else the feature's."""
+    if isinstance(strategy, Strategy):
+        return strategy.variants or feature.variants
+    return feature.variants

@@ -14,7 +14,7 @@ from typing import Any
 
 from selfheal.flags.engine.constraints import Check
 from selfheal.flags.engine.strategies import Strategy, compile_strategy
-from selfheal.flags.engine.variants import VariantSet, compile_variants
+from selfheal.flags.engine.variants import VariantSet, compile_variants, encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,11 @@ class Dependency:
 
 @dataclass(frozen=True, slots=True)
 class Feature:
-    """A compiled flag."""
+    """A compiled flag.
+
+    `toggle_prefix` and `toggle_suffix` are the frontend API's JSON for the flag around its
+    variant: a toggle depends only on the variant, so it is rendered once, not per request.
+    """
 
     name: str
     enabled: bool
@@ -37,6 +41,8 @@ class Feature:
     dependencies: tuple[Dependency, ...]
     impression_data: bool
     flag_type: str
+    toggle_prefix: str
+    toggle_suffix: str
 
 
 def _dependencies(definitions: Any) -> tuple[Dependency, ...]:
@@ -67,12 +73,15 @@ def compile_feature(
         for strategy in definition.get("strategies") or ()
         if isinstance(strategy, Mapping) and not strategy.get("disabled")
     )
+    impression_data = bool(definition.get("impressionData"))
     return Feature(
         name=name,
         enabled=bool(definition.get("enabled")),
         strategies=strategies,
         variants=compile_variants(definition.get("variants"), name, None, rng),
         dependencies=_dependencies(definition.get("dependencies")),
-        impression_data=bool(definition.get("impressionData")),
+        impression_data=impression_data,
         flag_type=str(definition.get("type") or "release"),
+        toggle_prefix=f'{{"name":{encode(name)},"enabled":true,"variant":',
+        toggle_suffix=f',"impressionData":{"true" if impression_data else "false"}}}',
     )

@@ -9,6 +9,7 @@ turned "fix"/"variable" weights into plain integers, so the client only sums the
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,18 @@ DISABLED_IN_ENABLED: Mapping[str, Any] = {
 }
 
 
+def encode(value: Any) -> str | None:
+    """`value` as compact JSON, exactly as the HTTP layer renders it; None when it cannot be
+    (a NaN in a payload), so that rendering fails where it always did: at request time."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+
+
+DISABLED_IN_ENABLED_JSON = json.dumps(dict(DISABLED_IN_ENABLED), separators=(",", ":"))
+
+
 def variant_result(template: Mapping[str, Any]) -> dict[str, Any]:
     """A fresh copy of a result, so that callers may mutate it (payload included)."""
     result = dict(template)
@@ -42,11 +55,12 @@ def variant_result(template: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """One variant: its cumulative weight bound and the result it yields."""
+    """One variant: its cumulative weight bound, the result it yields and that result as JSON."""
 
     name: str
     upper: int
     result: Mapping[str, Any]
+    encoded: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +122,7 @@ def compile_variants(
         payload = definition.get("payload")
         if isinstance(payload, Mapping):
             result["payload"] = dict(payload)
-        variant = Variant(result["name"], upper, result)
+        variant = Variant(result["name"], upper, result, encode(result))
         variants.append(variant)
         for override in definition.get("overrides") or () if overridable else ():
             name = override.get("contextName")
