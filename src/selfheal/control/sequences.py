@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from selfheal.control import steps
-from selfheal.control.steps import Steps
+from selfheal.control.steps import Prepared, Steps, run
 from selfheal.storage import Database
 
 metadata = sa.MetaData()
@@ -155,6 +155,14 @@ def _to_row(seq: Sequence) -> dict[str, Any]:
     }
 
 
+def _values(table: sa.Table) -> dict[str, Any]:
+    return {c.name: sa.bindparam(c.name) for c in table.c}
+
+
+def _select_where(table: sa.Table, *names: str) -> Any:
+    return sa.select(table).where(*(table.c[n] == sa.bindparam(f"w_{n}") for n in names))
+
+
 def _remember(seq: Sequence) -> None:
     step = steps.current()
     if step is not None:
@@ -169,6 +177,66 @@ class SequenceStore:
         self._steps = steps
         dialect = postgresql if database.dialect == "postgresql" else sqlite
         self._insert_new: Any = dialect.insert
+        # the hot statements, built once (see `steps.Prepared`)
+        self._inserts = {
+            table.name: Prepared(
+                dialect.insert(table)
+                .values(_values(table))
+                .on_conflict_do_nothing()
+                .returning(*table.primary_key.columns)
+            )
+            for table in (sequences_table, locks_table, problems_table, actions_table)
+        }
+        t, a = sequences_table, actions_table
+        self._get = Prepared(_select_where(t, "context"))
+        self._save = Prepared(
+            sa.update(t)
+            .where(
+                t.c.context == sa.bindparam("w_context"), t.c.version == sa.bindparam("w_version")
+            )
+            .values(_values(t))
+        )
+        self._next_waiting = Prepared(
+            _select_where(t, "project", "stage", "service", "state")
+            .order_by(t.c.created, t.c.context)
+            .limit(1)
+        )
+        self._holder = Prepared(
+            sa.select(locks_table.c.context).where(locks_table.c.scope == sa.bindparam("w_scope"))
+        )
+        self._release = Prepared(
+            locks_table.delete().where(
+                locks_table.c.scope == sa.bindparam("w_scope"),
+                locks_table.c.context == sa.bindparam("w_context"),
+            )
+        )
+        p = problems_table
+        self._latest = Prepared(
+            _select_where(p, "problem_id").order_by(p.c.occurrence.desc()).limit(1)
+        )
+        self._occurrence_for = Prepared(_select_where(p, "context").limit(1))
+        self._get_action = Prepared(_select_where(a, "context", "action_index"))
+        self._finish_action = Prepared(
+            sa.update(a)
+            .where(
+                a.c.context == sa.bindparam("w_context"),
+                a.c.action_index == sa.bindparam("w_action_index"),
+            )
+            .values(
+                status=sa.bindparam("status"),
+                result=sa.bindparam("result"),
+                message=sa.bindparam("message"),
+                data=sa.bindparam("data"),
+                finished=sa.bindparam("finished"),
+            )
+        )
+        mine = sa.and_(
+            a.c.scope == sa.bindparam("w_scope"), a.c.action != sa.bindparam("w_exclude")
+        )
+        self._actions_count = Prepared(
+            sa.select(sa.func.count()).where(mine, a.c.started >= sa.bindparam("w_since"))
+        )
+        self._actions_last = Prepared(sa.select(sa.func.max(a.c.started)).where(mine))
 
     def _use(self, *, write: bool) -> AbstractAsyncContextManager[Any]:
         if self._steps is not None:
@@ -178,10 +246,9 @@ class SequenceStore:
     async def _insert_once(self, table: sa.Table, values: dict[str, Any]) -> bool:
         """INSERT … ON CONFLICT DO NOTHING: True if the row is new. No IntegrityError, so a
         lost race does not abort the surrounding step's transaction on PostgreSQL."""
-        stmt = self._insert_new(table).values(**values).on_conflict_do_nothing()
-        stmt = stmt.returning(*table.primary_key.columns)
+        params = {c.name: values.get(c.name) for c in table.c}
         async with self._use(write=True) as conn:
-            return (await conn.execute(stmt)).first() is not None
+            return (await run(conn, self._inserts[table.name], params)).first() is not None
 
     # sequences -----------------------------------------------------------------------
     async def insert(self, seq: Sequence) -> bool:
@@ -195,24 +262,17 @@ class SequenceStore:
         if step is not None and context in step.seqs:
             return step.seqs[context]  # type: ignore[no-any-return]
         async with self._use(write=False) as conn:
-            row = (
-                await conn.execute(
-                    sa.select(sequences_table).where(sequences_table.c.context == context)
-                )
-            ).first()
+            row = (await run(conn, self._get, {"w_context": context})).first()
         return _from_row(row) if row is not None else None
 
     async def save(self, seq: Sequence, **changes: Any) -> Sequence | None:
         """Compare-and-set: the new state, or None if someone else changed it first (inside
         an engine step a lost compare-and-set raises `StaleState` and rolls the step back)."""
         new = replace(seq, **changes, version=seq.version + 1)
-        t = sequences_table
+        params = _to_row(new)
+        params.update(w_context=seq.context, w_version=seq.version)
         async with self._use(write=True) as conn:
-            result = await conn.execute(
-                sa.update(t)
-                .where(t.c.context == seq.context, t.c.version == seq.version)
-                .values(**_to_row(new))
-            )
+            result = await run(conn, self._save, params)
         if result.rowcount:
             _remember(new)
             return new
@@ -250,21 +310,10 @@ class SequenceStore:
         return [_from_row(r) for r in rows], int(total)
 
     async def next_waiting(self, scope: tuple[str, str, str]) -> Sequence | None:
-        t = sequences_table
         project, stage, service = scope
-        stmt = (
-            sa.select(t)
-            .where(
-                t.c.project == project,
-                t.c.stage == stage,
-                t.c.service == service,
-                t.c.state == "waiting",
-            )
-            .order_by(t.c.created, t.c.context)
-            .limit(1)
-        )
+        params = {"w_project": project, "w_stage": stage, "w_service": service}
         async with self._use(write=False) as conn:
-            row = (await conn.execute(stmt)).first()
+            row = (await run(conn, self._next_waiting, {**params, "w_state": "waiting"})).first()
         return _from_row(row) if row is not None else None
 
     # scope locks ---------------------------------------------------------------------
@@ -272,39 +321,22 @@ class SequenceStore:
         if await self._insert_once(locks_table, {"scope": scope, "context": context}):
             return True
         async with self._use(write=False) as conn:
-            holder = (
-                await conn.execute(
-                    sa.select(locks_table.c.context).where(locks_table.c.scope == scope)
-                )
-            ).scalar()
+            holder = (await run(conn, self._holder, {"w_scope": scope})).scalar()
         return bool(holder == context)
 
     async def release(self, scope: str, context: str) -> None:
         async with self._use(write=True) as conn:
-            await conn.execute(
-                locks_table.delete().where(
-                    locks_table.c.scope == scope, locks_table.c.context == context
-                )
-            )
+            await run(conn, self._release, {"w_scope": scope, "w_context": context})
 
     # problem occurrences -------------------------------------------------------------
     async def latest_occurrence(self, problem_id: str) -> Occurrence | None:
-        t = problems_table
         async with self._use(write=False) as conn:
-            row = (
-                await conn.execute(
-                    sa.select(t)
-                    .where(t.c.problem_id == problem_id)
-                    .order_by(t.c.occurrence.desc())
-                    .limit(1)
-                )
-            ).first()
+            row = (await run(conn, self._latest, {"w_problem_id": problem_id})).first()
         return Occurrence(**row._mapping) if row is not None else None
 
     async def occurrence_for(self, context: str) -> Occurrence | None:
-        t = problems_table
         async with self._use(write=False) as conn:
-            row = (await conn.execute(sa.select(t).where(t.c.context == context).limit(1))).first()
+            row = (await run(conn, self._occurrence_for, {"w_context": context})).first()
         return Occurrence(**row._mapping) if row is not None else None
 
     async def claim_occurrence(
@@ -364,28 +396,22 @@ class SequenceStore:
         data: dict[str, Any],
         now: float,
     ) -> None:
-        t = actions_table
+        params = {
+            "w_context": context,
+            "w_action_index": index,
+            "status": status,
+            "result": result,
+            "message": message,
+            "data": json.dumps(data),
+            "finished": now,
+        }
         async with self._use(write=True) as conn:
-            await conn.execute(
-                sa.update(t)
-                .where(t.c.context == context, t.c.action_index == index)
-                .values(
-                    status=status,
-                    result=result,
-                    message=message,
-                    data=json.dumps(data),
-                    finished=now,
-                )
-            )
+            await run(conn, self._finish_action, params)
 
     async def get_action(self, context: str, index: int) -> ActionRecord | None:
-        t = actions_table
+        params = {"w_context": context, "w_action_index": index}
         async with self._use(write=False) as conn:
-            row = (
-                await conn.execute(
-                    sa.select(t).where(t.c.context == context, t.c.action_index == index)
-                )
-            ).first()
+            row = (await run(conn, self._get_action, params)).first()
         if row is None:
             return None
         return ActionRecord(
@@ -405,11 +431,10 @@ class SequenceStore:
     ) -> tuple[int, float | None]:
         """How many actions ran on the scope since `since`, and when the latest one started
         (actions named `exclude`, the escalations, do not count)."""
-        t = actions_table
-        mine = sa.and_(t.c.scope == scope, t.c.action != exclude)
+        params = {"w_scope": scope, "w_exclude": exclude}
         async with self._use(write=False) as conn:
             count = (
-                await conn.execute(sa.select(sa.func.count()).where(mine, t.c.started >= since))
+                await run(conn, self._actions_count, {**params, "w_since": since})
             ).scalar_one()
-            last = (await conn.execute(sa.select(sa.func.max(t.c.started)).where(mine))).scalar()
+            last = (await run(conn, self._actions_last, params)).scalar()
         return int(count), (float(last) if last is not None else None)

@@ -30,7 +30,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -88,6 +88,42 @@ def _event_row(event: CloudEvent) -> dict[str, Any]:
     }
 
 
+class Prepared:
+    """A Core statement built once, with `bindparam`s for every value.
+
+    Building a statement per call (`coercions.expect`, cache keys) cost more CPU than SQLite
+    spent running it. On the inline SQLite connection the statement runs as its SQL string,
+    compiled once (no per-call compilation or cache-key walk); on any other connection it is
+    the Core statement, served from SQLAlchemy's compiled cache. Only plain values may be
+    bound (no `expanding` IN lists), and result rows carry the selected columns' names."""
+
+    __slots__ = ("_sql", "core", "is_dml")
+
+    def __init__(self, core: Any) -> None:
+        self.core = core
+        self.is_dml: bool = bool(getattr(core, "is_dml", False))
+        self._sql: tuple[str, dict[str, Any]] | None = None
+
+    def compiled(self) -> tuple[str, dict[str, Any]]:
+        """The SQL for SQLite's named paramstyle, and the values bound at build time (a
+        LIMIT's number)."""
+        if self._sql is None:
+            compiled = self.core.compile(dialect=_NAMED_SQLITE)
+            fixed = {k: b.effective_value for k, b in compiled.binds.items() if not b.required}
+            self._sql = (str(compiled), fixed)
+        return self._sql
+
+
+_NAMED_SQLITE = sqlite.dialect(paramstyle="named")
+
+
+async def run(conn: Any, statement: Prepared, parameters: dict[str, Any]) -> Any:
+    """Execute a prepared statement on a step's (or a store's own) connection."""
+    if isinstance(conn, _Inline):
+        return await conn.run(statement, parameters)
+    return await conn.execute(statement.core, parameters)
+
+
 class _Inline:
     """A synchronous SQLAlchemy connection behind the awaitable `execute` the stores use.
 
@@ -104,6 +140,13 @@ class _Inline:
             await _begin_immediate(self._conn)
             self.writing = True
         return self._conn.execute(statement, parameters)
+
+    async def run(self, statement: Prepared, parameters: dict[str, Any]) -> Any:
+        if self._transaction and not self.writing and statement.is_dml:
+            await _begin_immediate(self._conn)
+            self.writing = True
+        sql, fixed = statement.compiled()
+        return self._conn.exec_driver_sql(sql, {**fixed, **parameters} if fixed else parameters)
 
 
 def _inline_engine(database: Database) -> Engine | None:
@@ -139,8 +182,9 @@ class Steps:
         self._writer = asyncio.Lock()
         self._inline = isinstance(events.store, SqlEventStore)
         insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
-        self._append: Any = (
+        self._append = Prepared(
             insert(events_table)
+            .values({c.name: bindparam(c.name) for c in events_table.c if c.name != "seq"})
             .on_conflict_do_nothing(index_elements=["source", "id"])
             .returning(events_table.c.seq)
         )
@@ -209,7 +253,7 @@ class Steps:
                     _current.reset(token)
                 if self._inline:
                     for event in step.events:
-                        if (await conn.execute(self._append, _event_row(event))).first():
+                        if (await run(conn, self._append, _event_row(event))).first():
                             fresh.append(event)
         except StaleState as exc:
             log.debug("step rolled back: %s", exc)
