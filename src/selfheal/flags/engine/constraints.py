@@ -124,6 +124,18 @@ def _operator(op: str, definition: Mapping[str, Any], field: Resolver) -> Check 
         test = _STRING[op]
         items = tuple(v.lower() if fold else v for v in _values(definition))
 
+        if op != "STR_CONTAINS":
+            # startswith/endswith take the whole tuple: one C call, no generator per check.
+            ends = str.startswith if op == "STR_STARTS_WITH" else str.endswith
+
+            def affix(context: Context) -> bool:
+                value = field(context)
+                if value is None:
+                    return False
+                return ends(value.lower() if fold else value, items)
+
+            return affix
+
         def string(context: Context) -> bool:
             value = field(context)
             if value is None:

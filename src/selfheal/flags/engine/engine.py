@@ -162,11 +162,19 @@ class Engine:
         parts = []
         for name in names:
             feature = features.get(name)
-            if feature is None:
+            if feature is None or not feature.enabled:
                 continue
-            strategy = self._match(feature, context)
-            if strategy is None:
+            if feature.dependencies and not self._parents_ok(feature, context):
                 continue
+            strategy: Strategy | bool | None = True
+            if feature.strategies:  # _resolve, inlined: this loop is the frontend API's cost
+                strategy = None
+                for candidate in feature.strategies:
+                    if candidate.applies(context):
+                        strategy = candidate
+                        break
+                if strategy is None:
+                    continue
             variants = _variants_of(feature, strategy)
             encoded = (
                 DISABLED_IN_ENABLED_JSON

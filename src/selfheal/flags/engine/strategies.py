@@ -16,9 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import mmh3
+
 from selfheal.flags.engine.constraints import Check, compile_constraints, parse_address
 from selfheal.flags.engine.context import Context, resolver
-from selfheal.flags.engine.stickiness import normalized_hash, rollout_picker
+from selfheal.flags.engine.stickiness import rollout_picker
 from selfheal.flags.engine.variants import VariantSet, compile_variants
 
 Rule = Callable[[Context], bool]
@@ -75,10 +77,12 @@ def _rollout(percentage: float, group: str, pick: Callable[[Context], str | None
     if percentage >= 100:
         return lambda context: pick(context) is not None
     prefix = f"{group}:"
+    hash32 = mmh3.hash
 
     def rollout(context: Context) -> bool:
+        # normalized_hash(prefix + value, 100), inlined: this runs once per flag per request.
         value = pick(context)
-        return value is not None and normalized_hash(prefix + value, 100) <= percentage
+        return value is not None and hash32(prefix + value, 0, False) % 100 + 1 <= percentage
 
     return rollout
 
@@ -132,10 +136,34 @@ def compile_rule(
     return _never
 
 
+def _conjunction(checks: tuple[Check, ...], rule: Rule) -> Rule:
+    """Every check, then the rule, as one closure: the common shapes need no loop.
+
+    Constraints come first, so a user they exclude never costs a hash.
+    """
+    if not checks:
+        return rule
+    if len(checks) == 1:
+        (first,) = checks
+        return lambda context: first(context) and rule(context)
+    if len(checks) == 2:
+        first, second = checks
+        return lambda context: first(context) and second(context) and rule(context)
+
+    def every(context: Context) -> bool:
+        for check in checks:
+            if not check(context):
+                return False
+        return rule(context)
+
+    return every
+
+
 @dataclass(frozen=True, slots=True)
 class Strategy:
     """A compiled strategy: checks, rule, the variants it assigns and the OFREP reason.
 
+    `applies(context)` is the checks and the rule fused into one closure at compile time.
     `reason` is what a match means: STATIC for an unconditional strategy, SPLIT for a
     percentage rollout, TARGETING_MATCH otherwise.
     """
@@ -145,12 +173,7 @@ class Strategy:
     rule: Rule
     variants: VariantSet | None
     reason: str
-
-    def applies(self, context: Context) -> bool:
-        for check in self.checks:
-            if not check(context):
-                return False
-        return self.rule(context)
+    applies: Rule
 
 
 def compile_strategy(
@@ -189,4 +212,5 @@ def compile_strategy(
         reason = "SPLIT"
     else:
         reason = "TARGETING_MATCH"
-    return Strategy(name, tuple(checks), rule, variants, reason)
+    fused = tuple(checks)
+    return Strategy(name, fused, rule, variants, reason, _conjunction(fused, rule))
