@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from selfheal.control.engine import SOURCE, SequenceEngine
+from selfheal.control.engine import SOURCE, SequenceEngine, parsed_shipyard
 from selfheal.control.problems import ProblemNotice, problem_payload, read_notice
 from selfheal.control.projects import SHIPYARD
-from selfheal.control.specs import SpecError, load_shipyard
+from selfheal.control.specs import SpecError
 from selfheal.core import CloudEvent, iso_from_epoch, new_id, sequence_event
 
 log = logging.getLogger(__name__)
@@ -27,11 +27,15 @@ class ProblemIntake:
             return notice.stage
         if not notice.project:
             return None
-        found = await self.engine.projects.get_resource(notice.project, "", "", SHIPYARD)
+        projects = self.engine.projects
+        revision = await projects.revision(notice.project)
+        if revision is None:
+            return None
+        found = await projects.get_resource(notice.project, "", "", SHIPYARD, revision)
         if found is None:
             return None
         try:
-            shipyard = load_shipyard(found.content)
+            shipyard = parsed_shipyard(found.content)
         except SpecError:
             return None
         for stage in shipyard.stages:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from selfheal.control.errors import InvalidResource, ProjectExists, ProjectNotFound
-from selfheal.control.steps import Steps
+from selfheal.control.steps import Prepared, Steps, run
 from selfheal.storage import Database
 
 metadata = sa.MetaData()
@@ -91,6 +91,25 @@ class ProjectStore:
         self._db = database
         self._steps = steps
         self._as_of: dict[tuple[str, str, str, str, int], Resource | None] = {}
+        t = resources_table
+        newest = (
+            sa.select(t)
+            .where(
+                t.c.project == sa.bindparam("w_project"),
+                t.c.stage == sa.bindparam("w_stage"),
+                t.c.service == sa.bindparam("w_service"),
+                t.c.uri == sa.bindparam("w_uri"),
+            )
+            .order_by(t.c.revision.desc())
+            .limit(1)
+        )
+        self._newest = Prepared(newest)
+        self._as_of_revision = Prepared(newest.where(t.c.revision <= sa.bindparam("w_revision")))
+        self._revision = Prepared(
+            sa.select(projects_table.c.revision).where(
+                projects_table.c.name == sa.bindparam("w_name")
+            )
+        )
 
     def _forget(self, project: str) -> None:
         for key in [k for k in self._as_of if k[0] == project]:
@@ -106,11 +125,7 @@ class ProjectStore:
 
     async def revision(self, project: str) -> int | None:
         async with self._read() as conn:
-            value = (
-                await conn.execute(
-                    sa.select(projects_table.c.revision).where(projects_table.c.name == project)
-                )
-            ).scalar()
+            value = (await run(conn, self._revision, {"w_name": project})).scalar()
         return int(value) if value is not None else None
 
     async def create_project(self, name: str, shipyard: str, now: float) -> Project:
@@ -249,18 +264,23 @@ class ProjectStore:
     async def _lookup(
         self, project: str, stage: str, service: str, uri: str, revision: int | None
     ) -> Resource | None:
-        t = resources_table
         levels = [(stage, service), (stage, ""), ("", "")] if service else [(stage, ""), ("", "")]
         if not stage:
             levels = [("", "")]
         async with self._read() as conn:
             for st, svc in levels:
-                stmt = sa.select(t).where(
-                    t.c.project == project, t.c.stage == st, t.c.service == svc, t.c.uri == uri
-                )
-                if revision is not None:
-                    stmt = stmt.where(t.c.revision <= revision)
-                row = (await conn.execute(stmt.order_by(t.c.revision.desc()).limit(1))).first()
+                params: dict[str, Any] = {
+                    "w_project": project,
+                    "w_stage": st,
+                    "w_service": svc,
+                    "w_uri": uri,
+                }
+                if revision is None:
+                    stmt = self._newest
+                else:
+                    stmt = self._as_of_revision
+                    params["w_revision"] = revision
+                row = (await run(conn, stmt, params)).first()
                 if row is not None:
                     if row.content is None:  # a deletion marker
                         return None
