@@ -3,17 +3,16 @@
 A context is whatever the SDK or HTTP layer hands us: a mapping with the standard fields at the
 top level (`userId`, `sessionId`, `remoteAddress`, `environment`, `appName`, `currentTime`) and
 custom fields under `properties`. Some clients put custom fields at the top level too, so a
-custom field falls back to the top level when `properties` does not carry it. Resolvers are built
-once per constraint or strategy so that the hot path is a dict lookup or two.
+custom field falls back to the top level when `properties` does not carry it. Compiled checks
+take a `Values` (the context wrapped once per evaluation) and read a field with an item lookup
+that resolves it on first use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
-
-Context = Mapping[str, Any]
-Resolver = Callable[[Context], str | None]
+from operator import itemgetter
+from typing import Any, cast
 
 STANDARD_FIELDS = frozenset(
     {"userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime"}
@@ -34,31 +33,52 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def resolver(field: str) -> Resolver:
-    """A function returning the context's value for `field` as a string (None when missing)."""
+def read(context: Mapping[str, Any], field: str) -> str | None:
+    """The context's value for `field` as a string (None when missing)."""
     if field in STANDARD_FIELDS:
-
-        def standard(context: Context) -> str | None:
-            value = context.get(field)
-            if value is None:
-                properties = context.get("properties") or _EMPTY
-                value = properties.get(field)
-            return value if value.__class__ is str else _text(value)
-
-        return standard
-
-    def custom(context: Context) -> str | None:
+        value = context.get(field)
+        if value is None:
+            properties = context.get("properties") or _EMPTY
+            value = properties.get(field)
+    else:
         properties = context.get("properties")
         value = properties.get(field) if properties else None
         if value is None:
             value = context.get(field)
-        return value if value.__class__ is str else _text(value)
-
-    return custom
+    return value if value.__class__ is str else _text(value)
 
 
-def raw(context: Context, field: str) -> Any:
+class Values(dict[str, "str | None"]):
+    """One evaluation's context, each field read (and made a string) at most once.
+
+    The engine wraps the caller's context in one of these per call (per request for the
+    frontend API), so the checks of 350 flags that all test `appName` read it once, and a
+    compiled check reads a field with a C-level item lookup instead of a Python call.
+    """
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.context = context
+
+    def __missing__(self, field: str) -> str | None:
+        value = self[field] = read(self.context, field)
+        return value
+
+
+Context = Values
+Resolver = Callable[[Values], "str | None"]
+
+
+def resolver(field: str) -> Resolver:
+    """A function returning the context's value for `field` as a string (None when missing)."""
+    return cast(Resolver, itemgetter(field))
+
+
+def raw(values: Values, field: str) -> Any:
     """The untouched value of `field` (for `currentTime`, which may be a datetime)."""
+    context = values.context
     value = context.get(field)
     if value is None:
         properties = context.get("properties") or _EMPTY

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfheal.flags.engine.constraints import Check, compile_constraints
+from selfheal.flags.engine.context import Values
 from selfheal.flags.engine.delta import apply_delta
 from selfheal.flags.engine.features import Feature, compile_feature
 from selfheal.flags.engine.strategies import Strategy
@@ -95,7 +96,7 @@ class Engine:
         """Every flag the engine knows, in payload order."""
         return list(self._names)
 
-    def _parents_ok(self, feature: Feature, context: Context) -> bool:
+    def _parents_ok(self, feature: Feature, context: Values) -> bool:
         """Whether every dependency holds; parents may not have parents of their own."""
         for dependency in feature.dependencies:
             parent = self._features.get(dependency.feature)
@@ -114,7 +115,7 @@ class Engine:
                     return False
         return True
 
-    def _match(self, feature: Feature, context: Context) -> Strategy | bool | None:
+    def _match(self, feature: Feature, context: Values) -> Strategy | bool | None:
         """The strategy that enabled the feature (True when it has none), else None."""
         if not feature.enabled:
             return None
@@ -127,28 +128,30 @@ class Engine:
         feature = self._features.get(name)
         if feature is None:
             return fallback
-        return self._match(feature, context) is not None
+        return self._match(feature, Values(context)) is not None
 
     def get_variant(self, name: str, context: Context) -> dict[str, Any]:
         """The variant for `context`, in the client specification's shape."""
         feature = self._features.get(name)
         if feature is None:
             return dict(DISABLED)
-        strategy = self._match(feature, context)
+        values = Values(context)
+        strategy = self._match(feature, values)
         if strategy is None:
             return dict(DISABLED)
-        return variant_result(_variant(feature, strategy, context)[0])
+        return variant_result(_variant(feature, strategy, values)[0])
 
     def evaluate(self, name: str, context: Context) -> Evaluation:
         """Enabled state, variant and reason of one flag."""
         feature = self._features.get(name)
         if feature is None:
             return Evaluation(name, False, False, dict(DISABLED), "ERROR", False, "release")
-        return self._evaluate(feature, context)
+        return self._evaluate(feature, Values(context))
 
     def evaluate_all(self, context: Context) -> list[Evaluation]:
         """Every flag, for the frontend API and OFREP bulk evaluation."""
-        return [self._evaluate(feature, context) for feature in self._features.values()]
+        values = Values(context)
+        return [self._evaluate(feature, values) for feature in self._features.values()]
 
     def toggles(self, context: Context, names: Iterable[str]) -> str:
         """The frontend API's ``{"toggles":[…]}`` JSON: those of `names` that are on, in order.
@@ -159,34 +162,33 @@ class Engine:
         it would.
         """
         features = self._features
+        values = Values(context)
         parts = []
         for name in names:
             feature = features.get(name)
             if feature is None or not feature.enabled:
                 continue
-            if feature.dependencies and not self._parents_ok(feature, context):
+            if feature.dependencies and not self._parents_ok(feature, values):
                 continue
             strategy: Strategy | bool | None = True
             if feature.strategies:  # _resolve, inlined: this loop is the frontend API's cost
                 strategy = None
                 for candidate in feature.strategies:
-                    if candidate.applies(context):
+                    if candidate.applies(values):
                         strategy = candidate
                         break
                 if strategy is None:
                     continue
             variants = _variants_of(feature, strategy)
             encoded = (
-                DISABLED_IN_ENABLED_JSON
-                if variants is None
-                else variants.choose(context)[0].encoded
+                DISABLED_IN_ENABLED_JSON if variants is None else variants.choose(values)[0].encoded
             )
             if encoded is None:
                 raise ValueError(f"flag {name!r}: the variant's payload is not valid JSON")
             parts.append(feature.toggle_prefix + encoded + feature.toggle_suffix)
         return '{"toggles":[' + ",".join(parts) + "]}"
 
-    def _evaluate(self, feature: Feature, context: Context) -> Evaluation:
+    def _evaluate(self, feature: Feature, context: Values) -> Evaluation:
         strategy = self._match(feature, context)
         if strategy is None:
             reason = "DEFAULT" if feature.enabled else "DISABLED"
@@ -211,7 +213,7 @@ class Engine:
         )
 
 
-def _resolve(feature: Feature, context: Context) -> Strategy | bool | None:
+def _resolve(feature: Feature, context: Values) -> Strategy | bool | None:
     """The strategy enabling an on feature, True when it has none, None when it is off."""
     if not feature.enabled:
         return None
@@ -224,7 +226,7 @@ def _resolve(feature: Feature, context: Context) -> Strategy | bool | None:
 
 
 def _variant(
-    feature: Feature, strategy: Strategy | bool | None, context: Context
+    feature: Feature, strategy: Strategy | bool | None, context: Values
 ) -> tuple[Mapping[str, Any], str]:
     """The variant template of an enabled feature and the reason behind the evaluation."""
     reason = strategy.reason if isinstance(strategy, Strategy) else "STATIC"
