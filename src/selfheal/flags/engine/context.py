@@ -33,38 +33,40 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def read(context: Mapping[str, Any], field: str) -> str | None:
-    """The context's value for `field` as a string (None when missing)."""
-    if field in STANDARD_FIELDS:
-        value = context.get(field)
-        if value is None:
-            properties = context.get("properties") or _EMPTY
-            value = properties.get(field)
-    else:
-        properties = context.get("properties")
-        value = properties.get(field) if properties else None
-        if value is None:
-            value = context.get(field)
-    return value if value.__class__ is str else _text(value)
-
-
 class Values(dict[str, "str | None"]):
     """One evaluation's context, each field read (and made a string) at most once.
 
     The engine wraps the caller's context in one of these per call (per request for the
     frontend API), so the checks of 350 flags that all test `appName` read it once, and a
     compiled check reads a field with a C-level item lookup instead of a Python call.
+    Build one with `values_of`; there is no `__init__`, which keeps a single-flag call cheap.
     """
 
     __slots__ = ("context",)
-
-    def __init__(self, context: Mapping[str, Any]) -> None:
-        super().__init__()
-        self.context = context
+    context: Mapping[str, Any]
 
     def __missing__(self, field: str) -> str | None:
-        value = self[field] = read(self.context, field)
-        return value
+        # The first lookup of each field per call lands here.
+        context = self.context
+        if field in STANDARD_FIELDS:
+            value = context.get(field)
+            if value is None:
+                properties = context.get("properties") or _EMPTY
+                value = properties.get(field)
+        else:
+            properties = context.get("properties")
+            value = properties.get(field) if properties else None
+            if value is None:
+                value = context.get(field)
+        text = self[field] = value if value.__class__ is str else _text(value)
+        return text
+
+
+def values_of(context: Mapping[str, Any]) -> Values:
+    """`context` wrapped for one evaluation."""
+    values = Values()
+    values.context = context
+    return values
 
 
 Context = Values

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfheal.flags.engine.constraints import Check, compile_constraints
-from selfheal.flags.engine.context import Values
+from selfheal.flags.engine.context import Values, values_of
 from selfheal.flags.engine.delta import apply_delta
 from selfheal.flags.engine.features import Feature, compile_feature
 from selfheal.flags.engine.strategies import Strategy
@@ -128,14 +128,14 @@ class Engine:
         feature = self._features.get(name)
         if feature is None:
             return fallback
-        return self._match(feature, Values(context)) is not None
+        return self._match(feature, values_of(context)) is not None
 
     def get_variant(self, name: str, context: Context) -> dict[str, Any]:
         """The variant for `context`, in the client specification's shape."""
         feature = self._features.get(name)
         if feature is None:
             return dict(DISABLED)
-        values = Values(context)
+        values = values_of(context)
         strategy = self._match(feature, values)
         if strategy is None:
             return dict(DISABLED)
@@ -146,11 +146,11 @@ class Engine:
         feature = self._features.get(name)
         if feature is None:
             return Evaluation(name, False, False, dict(DISABLED), "ERROR", False, "release")
-        return self._evaluate(feature, Values(context))
+        return self._evaluate(feature, values_of(context))
 
     def evaluate_all(self, context: Context) -> list[Evaluation]:
         """Every flag, for the frontend API and OFREP bulk evaluation."""
-        values = Values(context)
+        values = values_of(context)
         return [self._evaluate(feature, values) for feature in self._features.values()]
 
     def toggles(self, context: Context, names: Iterable[str]) -> str:
@@ -162,7 +162,7 @@ class Engine:
         it would.
         """
         features = self._features
-        values = Values(context)
+        values = values_of(context)
         parts = []
         for name in names:
             feature = features.get(name)
