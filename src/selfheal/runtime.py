@@ -7,6 +7,7 @@ for its background loops. Contexts never import each other; the few things they 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,18 +31,57 @@ class EventLog:
 
     A duplicate (same source and id) is neither stored nor published again, which makes
     re-sent notifications and redelivered handlers harmless.
+
+    Appends that queue up while one is being written go into the store together, in one
+    transaction (group commit): a burst of notifications costs a few commits instead of
+    one each. Every `publish` still returns only after its event is committed.
     """
 
     def __init__(self, store: EventStore, bus: EventBus) -> None:
         self.store = store
         self.bus = bus
+        self._pending: list[tuple[CloudEvent, asyncio.Future[bool]]] = []
+        self._writing = asyncio.Lock()
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def publish(self, event: CloudEvent) -> bool:
         """True if the event was new (stored and published)."""
-        if not await self.store.append(event):
+        if not await self._append(event):
             return False
         await self.bus.publish(event)
         return True
+
+    async def _append(self, event: CloudEvent) -> bool:
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((event, done))
+        async with self._writing:
+            if not done.done() and self._pending:
+                batch, self._pending = self._pending, []
+                # shielded: a cancelled publisher must not abort the others' events
+                await asyncio.shield(self._write(batch))
+        return await done
+
+    def _write(self, batch: list[tuple[CloudEvent, asyncio.Future[bool]]]) -> asyncio.Task[None]:
+        async def write() -> None:
+            try:
+                results = await self.store.append_many([e for e, _ in batch])
+            except Exception as exc:  # each publisher raises it
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                return
+            except BaseException:
+                for _, done in batch:
+                    done.cancel()
+                raise
+            for (_, done), new in zip(batch, results, strict=True):
+                if not done.done():
+                    done.set_result(new)
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return task
 
     async def subscribe(
         self, pattern: str, handler: Handler, *, group: str | None = None

@@ -55,6 +55,10 @@ class EventPage:
 class EventStore(Protocol):
     async def append(self, event: CloudEvent) -> bool: ...
 
+    async def append_many(self, events: list[CloudEvent]) -> list[bool]:
+        """`append` for each event, in one transaction: which of them were new."""
+        ...
+
     async def query(self, query: EventQuery) -> EventPage: ...
 
 
@@ -118,6 +122,15 @@ class SqlEventStore:
             result = await conn.execute(self._insert, _row(event))
             return result.first() is not None
 
+    async def append_many(self, events: list[CloudEvent]) -> list[bool]:
+        # one commit for a burst of events; one INSERT each, since RETURNING tells which
+        # were new (an executemany cannot)
+        out: list[bool] = []
+        async with self._db.engine.begin() as conn:
+            for event in events:
+                out.append((await conn.execute(self._insert, _row(event))).first() is not None)
+        return out
+
     async def query(self, query: EventQuery) -> EventPage:
         _check_size(query)
         offset = _offset(query)
@@ -163,6 +176,9 @@ class MemoryEventStore:
         self._keys.add(key)
         self._events.append(event)
         return True
+
+    async def append_many(self, events: list[CloudEvent]) -> list[bool]:
+        return [await self.append(event) for event in events]
 
     async def query(self, query: EventQuery) -> EventPage:
         _check_size(query)
