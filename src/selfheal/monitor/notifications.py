@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -208,6 +209,9 @@ class Notifier:
         self.retries = retries
         self.backoff = backoff
         self._tasks: set[asyncio.Task[None]] = set()
+        # the last delivery per (webhook, problem): the next one waits for it, so a receiver
+        # never sees RESOLVED before an OPEN that was still being retried
+        self._last: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def notify(self, problem: Problem, transition: str) -> bool:
         """Publish the bus event (OPEN/RESOLVED) and queue webhook deliveries; False if this
@@ -224,10 +228,30 @@ class Notifier:
             delivery = Delivery(key, problem.id, transition, hook.url, created=now, updated=now)
             if not await self._log.record(delivery):
                 continue
-            task = asyncio.create_task(self._deliver(hook, problem, delivery))
+            order = (hook.url, problem.id)
+            task = asyncio.create_task(
+                self._deliver_after(self._last.get(order), hook, problem, delivery)
+            )
+            self._last[order] = task
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(partial(self._forget, order))
         return new
+
+    def _forget(self, order: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if self._last.get(order) is task:
+            del self._last[order]
+
+    async def _deliver_after(
+        self,
+        previous: asyncio.Task[None] | None,
+        hook: WebhookSettings,
+        problem: Problem,
+        delivery: Delivery,
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        await self._deliver(hook, problem, delivery)
 
     async def _deliver(self, hook: WebhookSettings, problem: Problem, delivery: Delivery) -> None:
         headers = {"content-type": "application/json", **hook.headers}
