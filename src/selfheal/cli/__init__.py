@@ -37,7 +37,22 @@ for _module in (flags, monitor, control, remediation, integrations, demo):
 
 
 def main() -> None:
-    app()
+    """The console script: a server that cannot be reached is an error line, not a traceback."""
+    import httpx
+
+    try:
+        app()
+    except httpx.TransportError as exc:
+        try:
+            where = str(exc.request.url.copy_with(query=None))
+        except RuntimeError:
+            where = "the server"
+        typer.echo(
+            f"error: cannot reach {where} ({exc.__class__.__name__}: {exc}); "
+            "check --url, SELFHEAL_URL or `selfheal auth`",
+            err=True,
+        )
+        raise SystemExit(1) from None
 
 
 __all__ = ["app", "main"]
