@@ -66,13 +66,6 @@ def _host(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def render(content: Any) -> bytes:
-    """Exactly the bytes Starlette's JSONResponse makes (the fast path must not differ)."""
-    return json.dumps(
-        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode("utf-8")
-
-
 def ofrep_value(enabled: bool, variant: dict[str, Any]) -> tuple[Any, str]:
     """The OFREP value and variant name: the payload of an enabled variant, else the on/off."""
     if enabled and variant.get("enabled"):
