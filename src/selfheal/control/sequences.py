@@ -148,11 +148,13 @@ def _from_row(row: Any) -> Sequence:
     return Sequence(**values)
 
 
+_COLUMNS = tuple(c.name for c in sequences_table.c if c.name != "data")
+
+
 def _to_row(seq: Sequence) -> dict[str, Any]:
-    return {
-        name: (json.dumps(getattr(seq, name)) if name == "data" else getattr(seq, name))
-        for name in sequences_table.c.keys()  # noqa: SIM118
-    }
+    row = {name: getattr(seq, name) for name in _COLUMNS}
+    row["data"] = json.dumps(seq.data)
+    return row
 
 
 def _values(table: sa.Table) -> dict[str, Any]:
