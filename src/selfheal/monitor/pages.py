@@ -55,8 +55,11 @@ def pages_router(component: MonitorComponent) -> APIRouter:
         problem = await svc.get_problem(problem_id)
         comments = await svc.comments(problem.id)
         end = problem.end or runtime.clock.now()
-        start = problem.start - max(300.0, (end - problem.start) * 0.5)
-        stop = end + max(60.0, (end - problem.start) * 0.2)
+        # "around the problem": lead and tail scale with its length, so a 5-second problem is
+        # not a sliver at the edge of a 5-minute chart
+        duration = max(0.0, end - problem.start)
+        start = problem.start - min(300.0, max(30.0, 2 * duration))
+        stop = end + min(120.0, max(15.0, duration))
         stop = min(stop, max(runtime.clock.now(), end))
         markers = [Marker(problem.start, f"{problem.display_id} opened", "open")]
         markers += [Marker(c.created, f"{c.author}: {c.message[:80]}", "comment") for c in comments]
