@@ -7,6 +7,7 @@ can be swapped by passing it in (`database=`, `bus=`, `clock=`, `store=`).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +79,15 @@ def make_templates() -> Any:
         except ValueError:
             continue
     env = Environment(loader=ChoiceLoader(loaders), autoescape=True)
+    env.filters["utc"] = _utc
     return Jinja2Templates(env=env)
+
+
+def _utc(epoch: float | None) -> str:
+    """Epoch seconds as UTC wall time for the UI (`{{ t|utc }}`)."""
+    if epoch is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
 
 
 async def build(
