@@ -26,6 +26,7 @@ from typing import Any
 from selfheal.bootstrap import Container, build
 from selfheal.bus import MemoryBus, open_bus
 from selfheal.control import NoopActionProvider, SliScope
+from selfheal.control.config import ControlSettings
 from selfheal.core import CloudEvent
 from selfheal.settings import Settings
 
@@ -106,7 +107,12 @@ async def run(
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         url = fresh_postgres(database_url) if database_url else f"sqlite+aiosqlite:///{tmp}/b.db"
-        settings = Settings(database_url=url)
+        # every sequence runs an action: the circuit breaker (10 per service and hour by
+        # default) would escalate instead once latency samples + sequences exceed 10/service
+        limit = args.latency_samples + args.sequences
+        settings = Settings(
+            database_url=url, control=ControlSettings(breaker_max_actions=max(10, limit))
+        )
         bus = (
             await open_bus(bus_url, consumer_prefix=f"bench{uuid.uuid4().hex[:6]}")
             if bus_url
