@@ -25,8 +25,7 @@ from typing import Any
 
 from selfheal.bootstrap import Container, build
 from selfheal.bus import MemoryBus, open_bus
-from selfheal.control import NoopActionProvider, SliScope
-from selfheal.control.config import ControlSettings
+from selfheal.control import ControlSettings, NoopActionProvider, SliScope
 from selfheal.core import CloudEvent
 from selfheal.settings import Settings
 
