@@ -37,8 +37,13 @@ test: venv tools check
 unit: venv
 	$(BIN)/python -m pytest -q -x tests/unit $(PYTEST_ARGS)
 
+# The quick ones; bench/flags/run.py (unleash-server from npm, ~6 min) and
+# `selfheal bench mttr -n 10` (~15 min) are run by hand, see docs/benchmarks.md.
 bench: venv
 	$(BIN)/python bench/bus.py
+	$(BIN)/python bench/flags_engine.py
+	$(BIN)/python bench/control.py
+	$(BIN)/python bench/detect.py --quick
 
 format: venv
 	$(BIN)/ruff format src tests bench
