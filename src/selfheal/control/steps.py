@@ -22,7 +22,6 @@ blocks waiting for another process (or another context's aiosqlite writer).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -36,10 +35,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from selfheal.control.errors import ControlError
-from selfheal.core import CloudEvent, epoch_from_iso
+from selfheal.core import CloudEvent
 from selfheal.runtime import EventLog
 from selfheal.storage import Database, SqlEventStore, StorageError
-from selfheal.storage.events import events_table
+from selfheal.storage.events import event_row, events_table
 
 log = logging.getLogger(__name__)
 
@@ -67,25 +66,6 @@ def current() -> Step | None:
 def detach() -> None:
     """Forget the step in this task (spawned tasks inherit the context they were made in)."""
     _current.set(None)
-
-
-def _event_row(event: CloudEvent) -> dict[str, Any]:
-    try:
-        when = epoch_from_iso(event.time)
-    except ValueError:
-        when = 0.0
-    return {
-        "id": event.id,
-        "source": event.source,
-        "type": event.type,
-        "shkeptncontext": event.shkeptncontext,
-        "triggeredid": event.triggeredid,
-        "project": event.project,
-        "stage": event.stage,
-        "service": event.service,
-        "time": when,
-        "body": json.dumps(event.to_dict(), separators=(",", ":")),
-    }
 
 
 class Prepared:
@@ -253,7 +233,7 @@ class Steps:
                     _current.reset(token)
                 if self._inline:
                     for event in step.events:
-                        if (await run(conn, self._append, _event_row(event))).first():
+                        if (await run(conn, self._append, event_row(event))).first():
                             fresh.append(event)
         except StaleState as exc:
             log.debug("step rolled back: %s", exc)

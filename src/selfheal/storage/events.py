@@ -81,7 +81,8 @@ def _check_size(query: EventQuery) -> None:
         raise InvalidInput("pageSize must be between 1 and 1000", field="pageSize")
 
 
-def _row(event: CloudEvent) -> dict[str, Any]:
+def event_row(event: CloudEvent) -> dict[str, Any]:
+    """The `events` table row of one event (shared by every writer of the table)."""
     try:
         when = epoch_from_iso(event.time)
     except ValueError:
@@ -119,7 +120,7 @@ class SqlEventStore:
         # RETURNING rather than rowcount: psycopg's async cursor reports -1 for a skipped
         # ON CONFLICT DO NOTHING, which read as "inserted" and republished duplicates
         async with self._db.engine.begin() as conn:
-            result = await conn.execute(self._insert, _row(event))
+            result = await conn.execute(self._insert, event_row(event))
             return result.first() is not None
 
     async def append_many(self, events: list[CloudEvent]) -> list[bool]:
@@ -128,7 +129,7 @@ class SqlEventStore:
         out: list[bool] = []
         async with self._db.engine.begin() as conn:
             for event in events:
-                out.append((await conn.execute(self._insert, _row(event))).first() is not None)
+                out.append((await conn.execute(self._insert, event_row(event))).first() is not None)
         return out
 
     async def query(self, query: EventQuery) -> EventPage:
