@@ -18,18 +18,10 @@ from tests.integration.control.test_control_restart import (
     problem,
     wait_for,
 )
+from tests.support.browser import CHROMIUM_ARGS
 from tests.support.server import selfheal_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.external]
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def test_control_bridge_in_chromium(tmp_path: Path) -> None:

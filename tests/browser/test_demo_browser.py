@@ -12,17 +12,10 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.e2e.demorun import DemoRun
+from tests.support.browser import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.external]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 BLUE = "rgb(26, 95, 180)"
 GREEN = "rgb(30, 142, 62)"
 

@@ -10,11 +10,11 @@ import pytest
 
 from selfheal.core import utc_now_iso
 from tests.conftest import require_tool
+from tests.support.browser import CHROMIUM_ARGS
 from tests.support.server import selfheal_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.external]
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 BASE = "/api/admin/projects/default/features"
 
 

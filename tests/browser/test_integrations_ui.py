@@ -18,17 +18,10 @@ from selfheal.integrations.standins import SinkStandIn, serve
 from selfheal.settings import Settings
 from selfheal.web import create_app
 from tests.conftest import require_tool
+from tests.support.browser import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.external]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 PASSWORD = "browser-test-password"
 HOOK_KEY = "hook-key-secret-value-42"
 YAML = """\

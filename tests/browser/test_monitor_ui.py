@@ -11,18 +11,10 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.integration.monitor.targets import FlakyApp, serve
+from tests.support.browser import CHROMIUM_ARGS
 from tests.support.server import selfheal_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.external]
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def test_monitor_problem_page_in_chromium(tmp_path: Path) -> None:
