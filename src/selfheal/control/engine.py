@@ -463,8 +463,7 @@ class SequenceEngine:
         )
         if done is None:
             return None
-        self._finished_count.labels(done.name, outcome).inc()
-        self._duration.labels(done.name).observe(max(0.0, now - done.created))
+        self.steps.later(partial(self._count_finished, done, outcome, now))
         self._schedule(done)
         status = {"errored": "errored", "aborted": "aborted"}.get(outcome, "succeeded")
         result = "pass" if outcome in ("remediated", "resolved", "succeeded") else "fail"
@@ -482,6 +481,11 @@ class SequenceEngine:
         if done.name != "remediation":
             await self._triggered_on(done, result)
         return done
+
+    def _count_finished(self, done: Sequence, outcome: str, now: float) -> None:
+        """Metrics only for a finish that committed."""
+        self._finished_count.labels(done.name, outcome).inc()
+        self._duration.labels(done.name).observe(max(0.0, now - done.created))
 
     async def _emit_finished(self, done: Sequence, status: str, result: str) -> None:
         await self.publish(

@@ -268,19 +268,46 @@ class SequenceStore:
         return _from_row(row) if row is not None else None
 
     async def save(self, seq: Sequence, **changes: Any) -> Sequence | None:
-        """Compare-and-set: the new state, or None if someone else changed it first (inside
-        an engine step a lost compare-and-set raises `StaleState` and rolls the step back)."""
+        """Compare-and-set: the new state, or None if someone else changed it first.
+
+        Inside an engine step the row is written once, before the step commits, with the
+        latest state and a compare-and-set on the version the step found; a lost
+        compare-and-set (here against the step's own newer state, or at that write against
+        the database) raises `StaleState` and rolls the whole step back."""
         new = replace(seq, **changes, version=seq.version + 1)
+        step = steps.current()
+        if step is not None:
+            pending = step.pending.get(seq.context)
+            if pending is None:
+                if self._flush not in step.before_commit:
+                    step.before_commit.append(self._flush)
+                step.pending[seq.context] = (seq.version, new)
+            elif pending[1].version != seq.version:
+                raise steps.StaleState(f"sequence {seq.context} changed (version {seq.version})")
+            else:
+                step.pending[seq.context] = (pending[0], new)
+            step.seqs[seq.context] = new
+            return new
         params = _to_row(new)
         params.update(w_context=seq.context, w_version=seq.version)
         async with self._use(write=True) as conn:
             result = await run(conn, self._save, params)
-        if result.rowcount:
-            _remember(new)
-            return new
-        if steps.current() is not None:
-            raise steps.StaleState(f"sequence {seq.context} changed (version {seq.version})")
-        return None
+        return new if result.rowcount else None
+
+    async def _flush(self, step: steps.Step) -> None:
+        """Write the step's changed sequence rows (see `save`)."""
+        while step.pending:
+            context, (version, new) = step.pending.popitem()
+            params = _to_row(new)
+            params.update(w_context=context, w_version=version)
+            if not (await run(step.conn, self._save, params)).rowcount:
+                raise steps.StaleState(f"sequence {context} changed (version {version})")
+
+    async def _flushed(self) -> None:
+        """Before a query that reads sequence rows from the database inside a step."""
+        step = steps.current()
+        if step is not None and step.pending:
+            await self._flush(step)
 
     async def list(
         self,
@@ -304,6 +331,7 @@ class SequenceStore:
             conds.append(t.c.state.in_(states))
         where = sa.and_(sa.true(), *conds)
         stmt = sa.select(t).where(where).order_by(t.c.created.desc(), t.c.context)
+        await self._flushed()
         async with self._use(write=False) as conn:
             rows = (await conn.execute(stmt.offset(offset).limit(limit))).all()
             total = (
@@ -314,6 +342,7 @@ class SequenceStore:
     async def next_waiting(self, scope: tuple[str, str, str]) -> Sequence | None:
         project, stage, service = scope
         params = {"w_project": project, "w_stage": stage, "w_service": service}
+        await self._flushed()
         async with self._use(write=False) as conn:
             row = (await run(conn, self._next_waiting, {**params, "w_state": "waiting"})).first()
         return _from_row(row) if row is not None else None

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from selfheal.storage import Database, SqlEventStore, StorageError
 from selfheal.storage.events import event_row, events_table
 
 log = logging.getLogger(__name__)
+CHECKPOINT_EVERY = 200
+"""Commits of the inline SQLite connection between two WAL checkpoints."""
 
 
 class StaleState(ControlError):
@@ -54,6 +57,11 @@ class Step:
     after: list[Callable[[], None]] = field(default_factory=list)
     seqs: dict[str, Any] = field(default_factory=dict)
     """Sequences read or written in this step: the step's own writes are the truth."""
+    pending: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    """Sequence rows changed in this step and not yet written: context → (the version the
+    database holds, the latest state). Written once, as a compare-and-set, before commit."""
+    before_commit: list[Callable[[Step], Awaitable[None]]] = field(default_factory=list)
+    """Run (once each) before the step's events are appended and it commits."""
 
 
 _current: ContextVar[Step | None] = ContextVar("selfheal_control_step", default=None)
@@ -145,6 +153,8 @@ def _inline_engine(database: Database) -> Engine | None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=0")
+        # checkpoints (which fsync the database file) run off the loop: see `_checkpoint`
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     event.listen(engine, "connect", pragmas)
@@ -159,6 +169,8 @@ class Steps:
         self._events = events
         self._sqlite = database.dialect == "sqlite"
         self._sync = _inline_engine(database) if self._sqlite else None
+        self._commits = 0
+        self._checkpointing: asyncio.Future[None] | None = None
         self._writer = asyncio.Lock()
         self._inline = isinstance(events.store, SqlEventStore)
         insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
@@ -204,6 +216,9 @@ class Steps:
                     raise
                 if inline.writing:
                     sync.exec_driver_sql("COMMIT")
+                    self._commits += 1
+                    if self._commits % CHECKPOINT_EVERY == 0:
+                        self._checkpoint()
 
     @asynccontextmanager
     async def _serial(self) -> AsyncIterator[None]:
@@ -231,6 +246,8 @@ class Steps:
                     yield step
                 finally:
                     _current.reset(token)
+                for flush in step.before_commit:
+                    await flush(step)
                 if self._inline:
                     for event in step.events:
                         if (await run(conn, self._append, event_row(event))).first():
@@ -254,6 +271,36 @@ class Steps:
             step.events.append(event)
         else:
             await self._events.publish(event)
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL back into the database file on a worker thread.
+
+        SQLite's automatic checkpoint runs inside the COMMIT that crosses 1000 WAL pages, and
+        it fsyncs the database file: on the loop thread that stalled every step queued
+        behind it. The inline connection turns it off and checkpoints here instead (PASSIVE:
+        it never blocks writers or readers); committed data is in the WAL either way."""
+        if self._sync is None or self._checkpointing is not None:
+            return
+        path = self._sync.url.database
+        assert path is not None
+
+        def checkpoint() -> None:
+            conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                log.debug("WAL checkpoint skipped: %s", exc)
+            finally:
+                conn.close()
+
+        def done(future: asyncio.Future[None]) -> None:
+            self._checkpointing = None
+            if not future.cancelled() and future.exception() is not None:
+                log.warning("WAL checkpoint failed: %s", future.exception())
+
+        future = asyncio.get_running_loop().run_in_executor(None, checkpoint)
+        future.add_done_callback(done)
+        self._checkpointing = future
 
     def close(self) -> None:
         if self._sync is not None:
