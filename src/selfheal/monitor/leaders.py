@@ -114,6 +114,13 @@ class PgAdvisoryLeaderElection:
 
     async def close(self) -> None:
         async with self._lock:
+            if self._conn is not None and not self._conn.closed and self._held:
+                # hand leadership over now: the server frees a closed session's locks only
+                # once its backend has noticed the disconnect, which can lag the close
+                try:
+                    await self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                except SQLAlchemyError:
+                    pass
             await self._drop()
         await self._engine.dispose()
 
