@@ -90,11 +90,7 @@ def router(component: IntegrationsComponent) -> APIRouter:
             raise failure
         if decision is None:
             return JSONResponse({"text": "nothing to do"})
-        control = getattr(component.control, "service", None)
-        if control is None:
-            return JSONResponse(
-                {"response_type": "ephemeral", "text": "the control plane is not running"}
-            )
+        control = component.control.service
         try:
             await control.approve(decision.keptn_context, decision.approved, by=decision.user)
         except SelfhealError as exc:

@@ -164,11 +164,10 @@ class IntegrationsComponent:
                 redactor=self.redactor,
                 legacy=s.unleash_legacy,
             )
-        flags_service = getattr(self.flags, "service", None)
         self._escalate = EscalateProvider(self.broadcast, ui_url=self.ui_url)
         self.providers = [
             ToggleProvider(
-                local=flags_service,
+                local=self.flags.service,
                 remote=remote,
                 environments=s.environments,
                 flag_project=s.flag_project,
@@ -219,17 +218,12 @@ class IntegrationsComponent:
     async def start(self) -> None:
         self._build_plugins()
         self._build_providers()
-        control = getattr(self.control, "service", None)
-        if control is not None:
-            for provider in self.providers:
-                control.register_action_provider(provider)
-            monitor_service = getattr(self.monitor, "service", None)
-            if monitor_service is not None:
-                control.register_sli_provider("monitor", MonitorSliProvider(monitor_service))
+        control = self.control.service
+        for provider in self.providers:
+            control.register_action_provider(provider)
+        control.register_sli_provider("monitor", MonitorSliProvider(self.monitor.service))
         events = self.runtime.events
-        self.comments = ProblemComments(
-            getattr(self.monitor, "service", None), self.outbox, ui_url=self.ui_url
-        )
+        self.comments = ProblemComments(self.monitor.service, self.outbox, ui_url=self.ui_url)
         self._subscriptions.append(
             await events.subscribe(
                 "sh.keptn.>", self.comments.handle, group="integrations.problem-comments"
