@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
@@ -12,6 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from selfheal.core import SelfhealError
+
+if TYPE_CHECKING:
+    from selfheal.storage.inline import SqliteWriter
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -60,6 +63,19 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._writer: SqliteWriter | None = None
+        self._writer_made = False
+
+    @property
+    def writer(self) -> SqliteWriter | None:
+        """The inline writer of a SQLite file (`selfheal.storage.inline`), shared by every
+        hot write path of this process; None on PostgreSQL and in-memory SQLite."""
+        if not self._writer_made:
+            from selfheal.storage.inline import SqliteWriter
+
+            self._writer = SqliteWriter.for_url(self.url) if self.dialect == "sqlite" else None
+            self._writer_made = True
+        return self._writer
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision of every context (`alembic upgrade heads`)."""
@@ -80,6 +96,10 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._writer_made = False
         await self.engine.dispose()
 
 

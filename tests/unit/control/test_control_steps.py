@@ -10,11 +10,10 @@ from contextvars import Context
 from pathlib import Path
 from typing import Any, cast
 
-from selfheal.control import steps as steps_module
 from selfheal.control.sequences import Sequence, SequenceStore
 from selfheal.control.steps import Steps
 from selfheal.core import CloudEvent
-from selfheal.storage import Database
+from selfheal.storage import Database, inline
 
 
 class _Events:
@@ -80,15 +79,17 @@ async def test_step_writes_the_row_once_and_rolls_back_on_a_lost_compare_and_set
 async def test_inline_commits_checkpoint_the_wal(tmp_path: Path) -> None:
     db, steps, store, _ = await _setup(tmp_path)
     try:
-        for i in range(steps_module.CHECKPOINT_EVERY * 2):
+        for i in range(inline.CHECKPOINT_EVERY * 2):
             async with steps.open():
                 seq = Sequence(context=f"c{i}", project="p", stage="s", service="v", name="r")
                 assert await store.insert(seq)
                 await store.save(seq, state="started", data={"pad": "x" * 2000})
-        if steps._checkpointing is not None:
-            await steps._checkpointing
+        writer = db.writer
+        assert writer is not None
+        if writer._checkpointing is not None:
+            await writer._checkpointing
         # autocheckpoint is off on the inline connection: the rows reach the database file
-        # only through `Steps._checkpoint`
+        # only through `SqliteWriter._checkpoint`
         assert os.path.getsize(f"{tmp_path}/control.db") > 400 * 2000
     finally:
         steps.close()
