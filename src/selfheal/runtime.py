@@ -41,8 +41,7 @@ class EventLog:
         self.store = store
         self.bus = bus
         self._pending: list[tuple[CloudEvent, asyncio.Future[bool]]] = []
-        self._writing = asyncio.Lock()
-        self._writes: set[asyncio.Task[None]] = set()
+        self._flusher: asyncio.Task[None] | None = None
 
     async def publish(self, event: CloudEvent) -> bool:
         """True if the event was new (stored and published)."""
@@ -54,34 +53,36 @@ class EventLog:
     async def _append(self, event: CloudEvent) -> bool:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((event, done))
-        async with self._writing:
-            if not done.done() and self._pending:
-                batch, self._pending = self._pending, []
-                # shielded: a cancelled publisher must not abort the others' events
-                await asyncio.shield(self._write(batch))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
         return await done
 
-    def _write(self, batch: list[tuple[CloudEvent, asyncio.Future[bool]]]) -> asyncio.Task[None]:
-        async def write() -> None:
-            try:
-                results = await self.store.append_many([e for e, _ in batch])
-            except Exception as exc:  # each publisher raises it
-                for _, done in batch:
+    async def _flush(self) -> None:
+        """Write what is pending, batch after batch, until nothing is. Publishers only wait
+        for their own event's future (they used to take turns on a lock, one per turn of
+        the loop, even once their event was written); a cancelled publisher leaves its
+        event to be written with the others."""
+        batch: list[tuple[CloudEvent, asyncio.Future[bool]]] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await self.store.append_many([e for e, _ in batch])
+                except Exception as exc:  # each publisher raises it
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for (_, done), new in zip(batch, results, strict=True):
                     if not done.done():
-                        done.set_exception(exc)
-                return
-            except BaseException:
-                for _, done in batch:
-                    done.cancel()
-                raise
-            for (_, done), new in zip(batch, results, strict=True):
-                if not done.done():
-                    done.set_result(new)
-
-        task = asyncio.get_running_loop().create_task(write())
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-        return task
+                        done.set_result(new)
+        except BaseException:
+            for _, done in [*batch, *self._pending]:
+                done.cancel()
+            self._pending = []
+            raise
+        finally:
+            self._flusher = None
 
     async def subscribe(
         self, pattern: str, handler: Handler, *, group: str | None = None

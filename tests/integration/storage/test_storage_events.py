@@ -73,6 +73,29 @@ async def test_append_dedups_on_source_and_id(store: EventStore) -> None:
     assert page.total_count == 2
 
 
+async def test_append_many_across_insert_chunks_says_which_were_new(store: EventStore) -> None:
+    from selfheal.storage.events import APPEND_CHUNK
+
+    assert await store.append(event(5))
+    n = APPEND_CHUNK + 50
+    burst = [event(i) for i in range(n)]
+    # repeats: one within the first chunk, one in the next chunk of an event of the first,
+    # one of an event stored before; and the same id from another source is new
+    burst[10] = event(3)
+    burst[APPEND_CHUNK + 7] = event(20)
+    burst.append(event(20, source="elsewhere"))
+    results = await store.append_many(burst)
+    assert len(results) == len(burst)
+    new = {i for i, ok in enumerate(results) if ok}
+    assert 10 not in new and APPEND_CHUNK + 7 not in new and 5 not in new
+    assert 3 in new and 20 in new and len(burst) - 1 in new
+    assert len(new) == len(burst) - 3
+    page = await store.query(EventQuery(page_size=1))
+    assert page.total_count == len(burst) - 3 + 1
+    [back] = (await store.query(EventQuery(page_size=1))).events
+    assert back.to_dict() == burst[-1].to_dict()
+
+
 async def test_stored_events_come_back_whole(store: EventStore) -> None:
     sent = event(1, triggeredid="t-1")
     await store.append(sent)
