@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from selfheal.monitor.problems import Comment, Delivery, Problem, ProblemQuery
 from selfheal.storage import Database
+from selfheal.storage.inline import Prepared
 
 metadata = sa.MetaData()
 problems_table = sa.Table(
@@ -130,6 +131,17 @@ class SqlProblemStore:
 
     def __init__(self, database: Database) -> None:
         self._db = database
+        t = problems_table
+        key: Any = sa.bindparam("key")
+        self._get = Prepared(
+            sa.select(t)
+            .where(
+                sa.or_(
+                    t.c.id == key, t.c.display_id == key, t.c.pid == key, t.c.external_key == key
+                )
+            )
+            .limit(1)
+        )
 
     async def create(self, problem: Problem) -> Problem:
         t = problems_table
@@ -146,12 +158,16 @@ class SqlProblemStore:
             await conn.execute(t.update().where(t.c.id == problem.id).values(**_row(problem)))
 
     async def get(self, key: str) -> Problem | None:
-        t = problems_table
-        stmt = sa.select(t).where(
-            sa.or_(t.c.id == key, t.c.display_id == key, t.c.pid == key, t.c.external_key == key)
-        )
-        async with self._db.engine.connect() as conn:
-            row = (await conn.execute(stmt.limit(1))).first()
+        writer = self._db.writer
+        if writer is not None:
+            # on a SQLite file, read on the loop thread (an indexed lookup takes tens of µs;
+            # a round trip to aiosqlite's thread waits a turn of a busy loop): the
+            # integrations look a problem up for every remediation step
+            with writer.reader() as inline:
+                row = (await inline.run(self._get, {"key": key})).first()
+        else:
+            async with self._db.engine.connect() as conn:
+                row = (await conn.execute(self._get.core, {"key": key})).first()
         return _problem(row) if row else None
 
     async def find(self, query: ProblemQuery) -> tuple[list[Problem], int]:
