@@ -195,3 +195,27 @@ async def test_unleash_prefix_serves_the_same_routes(
         headers={"Authorization": "default:production.client-secret"},
     )
     assert [f["name"] for f in r.json()["features"]] == ["x"]
+
+
+async def test_putting_variants_answers_with_the_variants_as_unleash_does(
+    http: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    await create(http, admin)
+    env = f"{P}/checkout/environments/production/variants"
+    r = await http.put(env, json=[{"name": "blue"}, {"name": "red"}], headers=admin)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["version"] == 1 and set(body) == {"version", "variants"}
+    assert [x["name"] for x in body["variants"]] == ["blue", "red"]
+    assert sum(x["weight"] for x in body["variants"]) == 1000
+    assert body == (await http.get(env, headers=admin)).json()
+
+    batch = {"environments": ["development", "production"], "variants": [{"name": "green"}]}
+    r = await http.put(f"{P}/checkout/variants-batch", json=batch, headers=admin)
+    assert r.status_code == 200, r.text
+    assert [x["name"] for x in r.json()["variants"]] == ["green"]
+    dev = await http.get(f"{P}/checkout/environments/development/variants", headers=admin)
+    assert [x["name"] for x in dev.json()["variants"]] == ["green"]
+
+    r = await http.put(f"{P}/checkout/variants-batch", json={"environments": []}, headers=admin)
+    assert r.status_code == 400 and "environments" in r.text

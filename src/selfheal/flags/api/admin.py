@@ -152,7 +152,9 @@ def router(
         by = await who(request)
         raw = await read_json(request)
         flag = await service.set_variants(name, [environment], raw, project=project, actor=by)
-        return JSONResponse(flag_view(flag))
+        # Unleash answers with the environment's variants, not the flag
+        variants = [x.to_dict() for x in flag.env(environment).variants]
+        return JSONResponse({"version": 1, "variants": variants})
 
     @api.put(feature + "/variants-batch")
     async def set_variants_batch(request: Request, project: str, name: str) -> JSONResponse:
@@ -162,8 +164,11 @@ def router(
             str(v.string(e, f"environments[{i}]"))
             for i, e in enumerate(v.items(d.get("environments"), "environments"))
         ]
+        if not envs:
+            raise v.fail("names no environment", "environments")
         flag = await service.set_variants(name, envs, d.get("variants"), project=project, actor=by)
-        return JSONResponse(flag_view(flag))
+        variants = [x.to_dict() for x in flag.env(envs[0]).variants]
+        return JSONResponse({"version": 1, "variants": variants})
 
     @api.post(feature + "/dependencies")
     async def add_dependency(request: Request, project: str, name: str) -> Response:
