@@ -21,6 +21,10 @@ class ProblemNotFound(NotFound):
     """No problem with that id, display id or PID."""
 
 
+class CommentNotFound(NotFound):
+    """No comment with that id on the problem."""
+
+
 class ServiceNotFound(NotFound):
     """No monitored service with that name."""
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from selfheal.core import InvalidInput, iso_from_epoch
 from selfheal.monitor.dynatrace import (
@@ -173,17 +173,34 @@ def api_router(component: MonitorComponent) -> APIRouter:
         problem_id: str, request: Request, authorization: str | None = Header(None)
     ) -> dict[str, Any]:
         user = await admin(authorization)
-        body = await _json(request)
-        if not isinstance(body, dict):
-            raise InvalidInput("must be a JSON object", field="body")
-        message, context = body.get("message"), body.get("context", "")
-        if not isinstance(message, str):
-            raise InvalidInput("is required (a string)", field="message")
-        if not isinstance(context, str):
-            raise InvalidInput("must be a string", field="context")
+        message, context = _comment_body(await _json(request))
         return comment_json(
             await svc.add_comment(problem_id, message, context=context or "selfheal", author=user)
         )
+
+    @api.get("/api/v2/problems/{problem_id}/comments/{comment_id}")
+    async def get_comment(
+        problem_id: str, comment_id: str, authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
+        await admin(authorization)
+        return comment_json(await svc.get_comment(problem_id, comment_id))
+
+    @api.put("/api/v2/problems/{problem_id}/comments/{comment_id}", status_code=204)
+    async def update_comment(
+        problem_id: str, comment_id: str, request: Request, authorization: str | None = Header(None)
+    ) -> Response:
+        await admin(authorization)
+        message, context = _comment_body(await _json(request))
+        await svc.update_comment(problem_id, comment_id, message, context=context or None)
+        return Response(status_code=204)
+
+    @api.delete("/api/v2/problems/{problem_id}/comments/{comment_id}", status_code=204)
+    async def delete_comment(
+        problem_id: str, comment_id: str, authorization: str | None = Header(None)
+    ) -> Response:
+        await admin(authorization)
+        await svc.delete_comment(problem_id, comment_id)
+        return Response(status_code=204)
 
     @api.get("/api/v1/problem/details/{pid}/comments")
     async def v1_comments(pid: str, authorization: str | None = Header(None)) -> dict[str, Any]:
@@ -336,3 +353,15 @@ def api_router(component: MonitorComponent) -> APIRouter:
         return JSONResponse({"results": await svc.ingest([alert])})
 
     return api
+
+
+def _comment_body(body: Any) -> tuple[str, str]:
+    """Dynatrace's comment body `{"message", "context"}`."""
+    if not isinstance(body, dict):
+        raise InvalidInput("must be a JSON object", field="body")
+    message, context = body.get("message"), body.get("context", "")
+    if not isinstance(message, str):
+        raise InvalidInput("is required (a string)", field="message")
+    if not isinstance(context, str):
+        raise InvalidInput("must be a string", field="context")
+    return message, context

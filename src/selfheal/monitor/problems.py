@@ -135,6 +135,13 @@ class CommentStore(Protocol):
 
     async def comments(self, problem_id: str) -> list[Comment]: ...
 
+    async def update_comment(self, comment: Comment) -> bool:
+        """Replace the message and context of the comment with this id on this problem;
+        False if there is none."""
+        ...
+
+    async def delete_comment(self, problem_id: str, comment_id: str) -> bool: ...
+
 
 class DeliveryLog(Protocol):
     async def record(self, delivery: Delivery) -> bool:
@@ -192,6 +199,21 @@ class MemoryProblemStore:
 
     async def comments(self, problem_id: str) -> list[Comment]:
         return [c for c in self._comments if c.problem_id == problem_id]
+
+    async def update_comment(self, comment: Comment) -> bool:
+        for i, c in enumerate(self._comments):
+            if c.id == comment.id and c.problem_id == comment.problem_id:
+                self._comments[i] = comment
+                return True
+        return False
+
+    async def delete_comment(self, problem_id: str, comment_id: str) -> bool:
+        kept = [
+            c for c in self._comments if not (c.id == comment_id and c.problem_id == problem_id)
+        ]
+        gone = len(kept) != len(self._comments)
+        self._comments = kept
+        return gone
 
     async def record(self, delivery: Delivery) -> bool:
         if delivery.key in self._deliveries:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from selfheal.core import Clock, InvalidInput, new_id
-from selfheal.monitor.errors import ProblemNotFound, ServiceNotFound
+from selfheal.monitor.errors import CommentNotFound, ProblemNotFound, ServiceNotFound
 from selfheal.monitor.intake import ExternalAlert
 from selfheal.monitor.leaders import LeaderElection
 from selfheal.monitor.notifications import OPEN_T, RESOLVED_T, Notifier
@@ -161,10 +162,7 @@ class MonitorService:
     async def add_comment(
         self, problem_id: str, message: str, *, context: str = "selfheal", author: str = "selfheal"
     ) -> Comment:
-        if not isinstance(message, str) or not message.strip():
-            raise InvalidInput("a comment needs a message", field="message")
-        if len(message) > MAX_COMMENT:
-            raise InvalidInput(f"at most {MAX_COMMENT} characters", field="message")
+        _check_message(message)
         problem = await self.get_problem(problem_id)
         comment = Comment(
             new_id(),
@@ -180,6 +178,28 @@ class MonitorService:
     async def comments(self, problem_id: str) -> list[Comment]:
         problem = await self.get_problem(problem_id)
         return await self._comments.comments(problem.id)
+
+    async def get_comment(self, problem_id: str, comment_id: str) -> Comment:
+        for comment in await self.comments(problem_id):
+            if comment.id == comment_id:
+                return comment
+        raise CommentNotFound(f"no comment {comment_id!r} on problem {problem_id!r}")
+
+    async def update_comment(
+        self, problem_id: str, comment_id: str, message: str, *, context: str | None = None
+    ) -> Comment:
+        """Dynatrace's PUT …/comments/{id}: a new message (and context), same id and author."""
+        _check_message(message)
+        old = await self.get_comment(problem_id, comment_id)
+        new = replace(old, message=message, context=context or old.context)
+        if not await self._comments.update_comment(new):
+            raise CommentNotFound(f"no comment {comment_id!r} on problem {problem_id!r}")
+        return new
+
+    async def delete_comment(self, problem_id: str, comment_id: str) -> None:
+        problem = await self.get_problem(problem_id)
+        if not await self._comments.delete_comment(problem.id, comment_id):
+            raise CommentNotFound(f"no comment {comment_id!r} on problem {problem_id!r}")
 
     async def close_problem(
         self, problem_id: str, *, message: str | None = None, author: str = "selfheal"
@@ -302,3 +322,10 @@ def _keptn_tags(tags: dict[str, str]) -> dict[str, str]:
         if short in wanted:
             wanted.setdefault(f"keptn_{short}", wanted.pop(short))
     return wanted
+
+
+def _check_message(message: object) -> None:
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidInput("a comment needs a message", field="message")
+    if len(message) > MAX_COMMENT:
+        raise InvalidInput(f"at most {MAX_COMMENT} characters", field="message")

@@ -218,6 +218,24 @@ class SqlProblemStore:
             Comment(r.id, r.problem_id, r.message, r.context, r.author, r.created) for r in rows
         ]
 
+    async def update_comment(self, comment: Comment) -> bool:
+        t = comments_table
+        async with self._db.engine.begin() as conn:
+            done = await conn.execute(
+                t.update()
+                .where(t.c.problem_id == comment.problem_id, t.c.id == comment.id)
+                .values(message=comment.message, context=comment.context)
+            )
+        return bool(done.rowcount)
+
+    async def delete_comment(self, problem_id: str, comment_id: str) -> bool:
+        t = comments_table
+        async with self._db.engine.begin() as conn:
+            done = await conn.execute(
+                t.delete().where(t.c.problem_id == problem_id, t.c.id == comment_id)
+            )
+        return bool(done.rowcount)
+
     async def record(self, delivery: Delivery) -> bool:
         values = {k: getattr(delivery, k) for k in _DELIVERY_FIELDS}
         try:

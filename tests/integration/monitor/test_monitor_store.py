@@ -27,6 +27,13 @@ async def test_monitor_store_on_postgres(pg_url: str) -> None:
         assert total == 1 and found[0].end == 20.0
         await store.add_comment(Comment("c1", p.id, "hello", "keptn", "bot", 11.0))
         assert [c.message for c in await store.comments(p.id)] == ["hello"]
+        edited = Comment("c1", p.id, "hello again", "ops", "bot", 11.0)
+        assert await store.update_comment(edited)
+        assert await store.comments(p.id) == [edited]
+        assert not await store.update_comment(Comment("c1", "other", "x", "", "bot", 1.0))
+        assert not await store.delete_comment("other", "c1")
+        assert await store.delete_comment(p.id, "c1")
+        assert await store.comments(p.id) == [] and not await store.delete_comment(p.id, "c1")
         d = Delivery("k1", p.id, "OPEN", "http://hook")
         assert await store.record(d) and not await store.record(d)
         await store.update(

@@ -43,6 +43,27 @@ async def test_monitor_problem_lifecycle_over_http(system: System) -> None:
         f"/api/v2/problems/{problem['problemId']}/comments", json={"context": "x"}, headers=ADMIN
     )
     assert r.status_code == 400 and r.json()["field"] == "message"
+    # a comment by id: read, edit (same id and author, new message), delete, as Dynatrace v2
+    base = f"/api/v2/problems/{problem['problemId']}/comments"
+    made = (await http.post(base, json={"message": "first words"}, headers=ADMIN)).json()
+    one = f"{base}/{made['id']}"
+    assert (await http.get(one, headers=ADMIN)).json() == made
+    r = await http.put(one, json={"message": "better words", "context": "ops"}, headers=ADMIN)
+    assert r.status_code == 204 and r.content == b""
+    edited = (await http.get(one, headers=ADMIN)).json()
+    assert (edited["content"], edited["context"]) == ("better words", "ops")
+    assert (edited["id"], edited["authorName"]) == (made["id"], made["authorName"])
+    r = await http.put(one, json={"context": "ops"}, headers=ADMIN)
+    assert r.status_code == 400 and r.json()["field"] == "message"
+    assert (await http.get(one, headers=ADMIN)).json()["content"] == "better words"
+    assert (await http.delete(one, headers=ADMIN)).status_code == 204
+    assert (await http.get(one, headers=ADMIN)).status_code == 404
+    assert (await http.delete(one, headers=ADMIN)).status_code == 404
+    r = await http.put(one, json={"message": "x"}, headers=ADMIN)
+    assert r.status_code == 404
+    assert (await http.delete(one)).status_code == 401
+    listed = (await http.get(base, headers=ADMIN)).json()["comments"]
+    assert made["id"] not in [c["id"] for c in listed]
     # healthy again: resolves only after the hold time, then a recurrence reopens it
     await system.run(40, 20, 0)
     got = (await http.get(f"/api/v2/problems/{pid}", headers=ADMIN)).json()
