@@ -11,6 +11,7 @@ Fields Dynatrace has and we have no data for are present and empty (`managementZ
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from selfheal.core import InvalidInput
@@ -181,29 +182,112 @@ def statuses_for(value: str) -> tuple[str, ...]:
     raise InvalidInput("must be OPEN, CLOSED or RESOLVED", field="status")
 
 
-def parse_selector(selector: str | None) -> tuple[str, ...] | None:
-    """`problemSelector`: criteria like `status("open")`, comma-separated. Only `status`
-    filters here; any other criterion is refused rather than silently ignored."""
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """A parsed `problemSelector`: criteria AND together, the values of one criterion OR."""
+
+    statuses: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    impact_levels: tuple[str, ...] = ()
+    problem_ids: tuple[str, ...] = ()
+    display_ids: tuple[str, ...] = ()
+    texts: tuple[str, ...] = ()
+    entity_tags: tuple[str, ...] = ()
+
+    @property
+    def needs_scan(self) -> bool:
+        """True if a criterion beyond `status` is set (those are checked problem by problem)."""
+        return any(
+            (
+                self.severities,
+                self.impact_levels,
+                self.problem_ids,
+                self.display_ids,
+                self.texts,
+                self.entity_tags,
+            )
+        )
+
+    def matches(self, problem: Problem) -> bool:
+        tags = {f"{k}:{v}" if v else k for k, v in problem.tags.items()} | set(problem.tags)
+        title = problem.title.lower()
+        return (
+            (not self.statuses or problem.status in self.statuses)
+            and (not self.severities or severity_level(problem) in self.severities)
+            and (not self.impact_levels or "SERVICES" in self.impact_levels)
+            and (
+                not self.problem_ids
+                or problem.id in self.problem_ids
+                or problem.pid in self.problem_ids
+            )
+            and (not self.display_ids or problem.display_id in self.display_ids)
+            and (not self.texts or any(t.lower() in title for t in self.texts))
+            and (not self.entity_tags or any(_tag(t) in tags for t in self.entity_tags))
+        )
+
+
+SELECTOR_CRITERIA = (
+    "status",
+    "severityLevel",
+    "impactLevel",
+    "problemId",
+    "displayId",
+    "text",
+    "entityTags",
+)
+
+
+def _tag(raw: str) -> str:
+    """`[CONTEXTLESS]key:value` or `key:value` or `key` → our tag form."""
+    if raw.startswith("[") and "]" in raw:
+        raw = raw.split("]", 1)[1]
+    return raw
+
+
+def parse_selector(selector: str | None) -> Selector:
+    """Dynatrace's `problemSelector`: comma-separated criteria such as `status("open")`,
+    `severityLevel("ERROR","AVAILABILITY")`, `problemId("…")`, `displayId("P-1")`,
+    `text("failure")` (in the title, any case), `entityTags("keptn_project:website")`,
+    `impactLevel("SERVICES")`. A criterion we don't know is refused rather than silently
+    ignored."""
     if not selector or not selector.strip():
-        return None
-    pos, chosen = 0, None
-    text = selector.strip()
+        return Selector()
+    found: dict[str, tuple[str, ...]] = {}
+    pos, text = 0, selector.strip()
     for _ in range(len(text)):
         m = _CRITERION.match(text, pos)
         if m is None:
             raise InvalidInput('expected criteria like status("open")', field="problemSelector")
-        name, values = m.group(1), re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))
-        if name != "status":
+        name = m.group(1)
+        values = tuple(
+            v.replace('\\"', '"') for v in re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))
+        )
+        if name not in SELECTOR_CRITERIA:
             raise InvalidInput(
-                f"only the status criterion is supported, not {name!r}", field="problemSelector"
+                f"unknown criterion {name!r}; supported: {', '.join(SELECTOR_CRITERIA)}",
+                field="problemSelector",
             )
-        if len(values) != 1 or values[0].lower() not in ("open", "closed"):
-            raise InvalidInput('status("open") or status("closed")', field="problemSelector")
-        chosen = statuses_for(values[0])
+        if name in found:
+            raise InvalidInput(f"{name} is given twice", field="problemSelector")
+        if name == "status":
+            if len(values) != 1 or values[0].lower() not in ("open", "closed"):
+                raise InvalidInput('status("open") or status("closed")', field="problemSelector")
+            values = statuses_for(values[0])
+        elif name in ("severityLevel", "impactLevel"):
+            values = tuple(v.upper() for v in values)
+        found[name] = values
         pos = m.end()
         if pos >= len(text):
-            return chosen
+            break
         if text[pos] != ",":
             raise InvalidInput("criteria are separated by commas", field="problemSelector")
         pos += 1
-    return chosen
+    return Selector(
+        statuses=found.get("status", ()),
+        severities=found.get("severityLevel", ()),
+        impact_levels=found.get("impactLevel", ()),
+        problem_ids=found.get("problemId", ()),
+        display_ids=found.get("displayId", ()),
+        texts=found.get("text", ()),
+        entity_tags=found.get("entityTags", ()),
+    )

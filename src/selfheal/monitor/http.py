@@ -100,7 +100,8 @@ def api_router(component: MonitorComponent) -> APIRouter:
             offset = int(nextPageKey) if nextPageKey else 0
         except ValueError:
             raise InvalidInput("must come from a previous page", field="nextPageKey") from None
-        statuses = statuses_for(status) if status else parse_selector(problemSelector) or ()
+        selector = parse_selector(problemSelector)
+        statuses = statuses_for(status) if status else selector.statuses
         if state is not None and state.upper() not in ("OPEN", "RESOLVED", "CLOSED"):
             raise InvalidInput("must be OPEN, RESOLVED or CLOSED", field="state")
         wanted = parse_fields(fields, ("evidenceDetails",))
@@ -111,6 +112,7 @@ def api_router(component: MonitorComponent) -> APIRouter:
             since=_since(since, runtime.clock.now()),
             limit=pageSize,
             offset=offset,
+            where=selector.matches if selector.needs_scan else None,
         )
         out = []
         for p in problems:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -32,6 +33,8 @@ from selfheal.monitor.tracking import ProblemTracker
 from selfheal.monitor.watchers import Watcher
 
 log = logging.getLogger(__name__)
+SCAN_LIMIT = 100_000
+"""Problems read for a `problemSelector` with criteria checked one by one (newest first)."""
 SLI_NAMES = (
     "failure_rate",
     "response_time_p50",
@@ -147,17 +150,26 @@ class MonitorService:
         limit: int = 50,
         offset: int = 0,
         statuses: tuple[str, ...] = (),
+        where: Callable[[Problem], bool] | None = None,
     ) -> tuple[list[Problem], int]:
         """`status` is one state; `statuses` any of several (Dynatrace's CLOSED is
-        `(RESOLVED, CLOSED)`)."""
+        `(RESOLVED, CLOSED)`). `where` is checked problem by problem (a `problemSelector`'s
+        other criteria), then the page is cut."""
         for wanted in (status, *statuses):
             if wanted is not None and wanted not in (OPEN, RESOLVED, CLOSED):
                 raise InvalidInput("must be OPEN, RESOLVED or CLOSED", field="status")
         if not 1 <= limit <= 500:
             raise InvalidInput("must be between 1 and 500", field="pageSize")
-        return await self.store.find(
-            ProblemQuery(status, service, since, limit, max(0, offset), tuple(statuses))
+        if where is None:
+            return await self.store.find(
+                ProblemQuery(status, service, since, limit, max(0, offset), tuple(statuses))
+            )
+        everything, _ = await self.store.find(
+            ProblemQuery(status, service, since, SCAN_LIMIT, 0, tuple(statuses))
         )
+        chosen = [p for p in everything if where(p)]
+        start = max(0, offset)
+        return chosen[start : start + limit], len(chosen)
 
     async def add_comment(
         self, problem_id: str, message: str, *, context: str = "selfheal", author: str = "selfheal"

@@ -164,10 +164,31 @@ async def test_monitor_v2_problem_has_the_dynatrace_shape(system: System) -> Non
     assert "recentComments" in with_comments.json()["problems"][0]
     bad = await http.get("/api/v2/problems", params={"fields": "+nope"}, headers=ADMIN)
     assert bad.status_code == 400 and bad.json()["field"] == "fields"
-    bad = await http.get(
-        "/api/v2/problems", params={"problemSelector": 'impactLevel("APPLICATION")'}, headers=ADMIN
-    )
-    assert bad.status_code == 400 and bad.json()["field"] == "problemSelector"
+    for selector in ('nope("x")', 'status("open"),status("closed")', 'status("maybe")', "x"):
+        bad = await http.get(
+            "/api/v2/problems", params={"problemSelector": selector}, headers=ADMIN
+        )
+        assert bad.status_code == 400 and bad.json()["field"] == "problemSelector", selector
+    for selector, count in (
+        ('impactLevel("APPLICATION")', 0),
+        ('impactLevel("SERVICES")', 1),
+        (f'problemId("{got["problemId"]}")', 1),
+        (f'problemId("{got["pid"]}")', 1),
+        ('problemId("someone-else")', 0),
+        (f'displayId("P-9", "{got["displayId"]}")', 1),
+        ('text("FAILURE RATE")', 1),
+        ('text("latency")', 0),
+        (f'severityLevel("{got["severityLevel"]}"), status("open")', 1),
+        ('severityLevel("RESOURCE_CONTENTION")', 0),
+        ('status("closed"), text("failure")', 0),
+        ('entityTags("keptn_stage:production")', 1),
+        ('entityTags("[CONTEXTLESS]keptn_stage", "x")', 1),
+        ('entityTags("keptn_stage:dev")', 0),
+    ):
+        params = {"problemSelector": selector, "pageSize": "1"}
+        body = (await http.get("/api/v2/problems", params=params, headers=ADMIN)).json()
+        assert body["totalCount"] == count, selector
+        assert [p["problemId"] for p in body["problems"]] == [got["problemId"]] * count
     # manual close: Dynatrace's CLOSED, ours CLOSED; never reopened
     r = await http.post(
         f"/api/v2/problems/{got['problemId']}/close", json={"message": "false alarm"}, headers=ADMIN
