@@ -219,3 +219,27 @@ async def test_putting_variants_answers_with_the_variants_as_unleash_does(
 
     r = await http.put(f"{P}/checkout/variants-batch", json={"environments": []}, headers=admin)
     assert r.status_code == 400 and "environments" in r.text
+
+
+async def test_projects_and_environments_are_listed_as_unleash_lists_them(
+    http: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    await create(http, admin)
+    await create(http, admin, "another")
+    r = await http.get("/api/admin/projects", headers=admin)
+    assert r.status_code == 200, r.text
+    [project] = r.json()["projects"]
+    assert r.json()["version"] == 1
+    assert (project["id"], project["name"], project["featureCount"]) == ("default", "Default", 2)
+    r = await http.get("/api/admin/environments", headers=admin)
+    envs = r.json()["environments"]
+    assert [(e["name"], e["type"], e["sortOrder"]) for e in envs] == [
+        ("development", "development", 1),
+        ("production", "production", 2),
+    ]
+    assert all(e["enabled"] and not e["protected"] for e in envs)
+    one = await http.get("/api/admin/environments/production", headers=admin)
+    assert one.json() == envs[1]
+    assert (await http.get("/api/admin/environments/staging", headers=admin)).status_code == 404
+    assert (await http.get("/api/admin/projects")).status_code == 401
+    assert (await http.get("/unleash/api/admin/environments", headers=admin)).status_code == 200

@@ -40,6 +40,9 @@ class Case:
 
 
 CASES = [
+    Case("GET", "/api/admin/projects", 200),
+    Case("GET", "/api/admin/environments", 200),
+    Case("GET", "/api/admin/environments/production", 200),
     Case("GET", "/api/admin/projects/default/features", 200),
     Case("POST", "/api/admin/projects/default/features", 201, {"name": "another"}),
     Case("GET", F, 200),

@@ -46,6 +46,42 @@ def router(
     async def who(request: Request) -> str:
         return actor(await guard.principal(request, ADMIN))
 
+    @api.get("/projects")
+    async def list_projects(request: Request) -> JSONResponse:
+        """Unleash's project list, read-only: projects come from settings
+        (`SELFHEAL_FLAGS__PROJECTS`)."""
+        await who(request)
+        out = []
+        for name in service.projects:
+            flags = await service.list_flags(name)
+            out.append(
+                {
+                    "id": name,
+                    "name": "Default" if name == "default" else name,
+                    "description": "",
+                    "health": 100,
+                    "featureCount": len(flags),
+                    "staleFeatureCount": sum(1 for f in flags if f.stale),
+                    "memberCount": 0,
+                    "mode": "open",
+                    "defaultStickiness": "default",
+                }
+            )
+        return JSONResponse({"version": 1, "projects": out})
+
+    @api.get("/environments")
+    async def list_environments(request: Request) -> JSONResponse:
+        """Unleash's environment list, read-only (`SELFHEAL_FLAGS__ENVIRONMENTS`)."""
+        await who(request)
+        envs = [_environment(i, name) for i, name in enumerate(service.environments)]
+        return JSONResponse({"version": 1, "environments": envs})
+
+    @api.get("/environments/{name}")
+    async def get_environment(request: Request, name: str) -> JSONResponse:
+        await who(request)
+        service.check_environment(name)
+        return JSONResponse(_environment(service.environments.index(name), name))
+
     @api.get("/projects/{project}/features")
     async def list_flags(request: Request, project: str) -> JSONResponse:
         await who(request)
@@ -317,3 +353,13 @@ def router(
         return JSONResponse({"version": 1, "maturity": "stable", "featureName": name, "data": data})
 
     return api
+
+
+def _environment(index: int, name: str) -> dict[str, Any]:
+    """An environment as Unleash lists it (all enabled; none protected: no change requests)."""
+    lowered = name.lower()
+    kind = next(
+        (k for k in ("production", "development", "test") if lowered.startswith(k[:3])),
+        "development" if lowered == "local" else lowered,
+    )
+    return {"name": name, "type": kind, "enabled": True, "protected": False, "sortOrder": index + 1}
