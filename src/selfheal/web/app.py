@@ -13,6 +13,7 @@ from selfheal import __version__
 from selfheal.bootstrap import Container
 from selfheal.web import errors, system
 from selfheal.web.observability import RequestMetrics
+from selfheal.web.origin import SameOrigin
 
 STATIC = Path(__file__).parent / "static"
 
@@ -45,6 +46,8 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
         for r in component.routers():
             app.include_router(r)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # the UI's forms: refuse cross-site requests that carry the session
+    app.add_middleware(SameOrigin, public_url=container.runtime.public_url)
     app.add_middleware(container.flags.fast_path)  # SDK polls skip routing; inside the metrics
     app.add_middleware(RequestMetrics, registry=container.runtime.registry)
     return app
