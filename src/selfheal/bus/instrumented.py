@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -33,10 +34,16 @@ class InstrumentedBus:
             registry=registry,
             buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
         )
+        # labels() takes a lock and builds a tuple per call: keep the children per type
+        self._published_by: dict[str, Any] = {}
+        self._consumed_ok: dict[str, Any] = {}
 
     async def publish(self, event: CloudEvent) -> None:
         await self.inner.publish(event)
-        self._published.labels(event.type).inc()
+        child = self._published_by.get(event.type)
+        if child is None:
+            child = self._published_by[event.type] = self._published.labels(event.type)
+        child.inc()
 
     async def subscribe(
         self, pattern: str, handler: Handler, *, group: str | None = None
@@ -50,7 +57,10 @@ class InstrumentedBus:
                 raise
             finally:
                 self._handler_seconds.observe(time.perf_counter() - start)
-            self._consumed.labels(event.type, "ok").inc()
+            child = self._consumed_ok.get(event.type)
+            if child is None:
+                child = self._consumed_ok[event.type] = self._consumed.labels(event.type, "ok")
+            child.inc()
 
         return await self.inner.subscribe(pattern, counted, group=group)
 

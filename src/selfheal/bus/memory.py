@@ -51,6 +51,7 @@ class _MemorySubscription:
         self._consumer.members -= 1
         if self._consumer.group is None:
             self._bus._consumers.remove(self._consumer)
+            self._bus._routes.clear()
 
 
 class MemoryBus:
@@ -68,16 +69,23 @@ class MemoryBus:
         self._closed = False
         self._timers: set[asyncio.Task[None]] = set()
         self._subscriptions: set[_MemorySubscription] = set()
+        self._routes: dict[str, list[_Consumer]] = {}
+        """Event type → the consumers whose pattern matches it (cleared when they change)."""
 
     async def publish(self, event: CloudEvent) -> None:
         if self._closed:
             from selfheal.bus.protocol import BusError
 
             raise BusError("bus is closed")
-        for consumer in self._consumers:
-            if matches(consumer.pattern, event.type):
-                consumer.queue.append(_Delivery(event))
-                consumer.ready.set()
+        route = self._routes.get(event.type)
+        if route is None:
+            route = [c for c in self._consumers if matches(c.pattern, event.type)]
+            if len(self._routes) >= 10_000:
+                self._routes.clear()
+            self._routes[event.type] = route
+        for consumer in route:
+            consumer.queue.append(_Delivery(event))
+            consumer.ready.set()
 
     async def subscribe(
         self, pattern: str, handler: Handler, *, group: str | None = None
@@ -89,9 +97,11 @@ class MemoryBus:
                 consumer = _Consumer(pattern=pattern, group=group)
                 self._groups[(group, pattern)] = consumer
                 self._consumers.append(consumer)
+                self._routes.clear()
         else:
             consumer = _Consumer(pattern=pattern, group=None)
             self._consumers.append(consumer)
+            self._routes.clear()
         consumer.members += 1
         task = asyncio.create_task(self._run(consumer, handler), name=f"bus:{group or pattern}")
         sub = _MemorySubscription(self, consumer, task)
