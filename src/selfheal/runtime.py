@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from selfheal.bus import EventBus, Handler, Subscription
 from selfheal.core import Clock, CloudEvent, Unauthorized, Unavailable
-from selfheal.storage import Database, EventPage, EventQuery, EventStore
+from selfheal.storage import Database, EventPage, EventQuery, EventStore, StorageError
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, Request
@@ -51,6 +51,13 @@ class EventLog:
         return True
 
     async def _append(self, event: CloudEvent) -> bool:
+        writer = getattr(self.store, "writer", None)
+        if writer is not None and writer.held_here():
+            # the flusher would wait for the writer this task holds: fail loudly, not hang
+            raise StorageError(
+                f"event {event.type} published from inside a database transaction; "
+                "emit it through the transaction's owner (an engine step collects its events)"
+            )
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((event, done))
         if self._flusher is None:

@@ -122,6 +122,10 @@ class SqlEventStore:
             ).returning(events_table.c.seq)
         )
 
+    @property
+    def writer(self) -> SqliteWriter | None:
+        return self._db.writer
+
     async def append(self, event: CloudEvent) -> bool:
         writer = self._db.writer
         if writer is not None:

@@ -203,6 +203,12 @@ class SqliteWriter:
         self._soon: asyncio.Handle | None = None  # the open group's scheduled COMMIT
         self._commits = 0
         self._checkpointing: asyncio.Future[None] | None = None
+        self._holder: asyncio.Task[Any] | None = None  # the task inside a transaction
+
+    def held_here(self) -> bool:
+        """True inside one of this writer's transactions (in the task that runs it): any
+        wait for another of its transactions there would wait for itself."""
+        return self._holder is not None and self._holder is asyncio.current_task()
 
     @classmethod
     def for_url(cls, url: str) -> SqliteWriter | None:
@@ -226,7 +232,10 @@ class SqliteWriter:
         """A transaction of the writer: the body's writes run in a SAVEPOINT of the open
         group and are rolled back alone if the body raises; on a clean exit this waits
         for the group's COMMIT (and raises its error)."""
+        if self.held_here():
+            raise StorageError("a transaction of the SQLite writer cannot open another one")
         await self._lock.acquire()
+        self._holder = asyncio.current_task()
         committed: asyncio.Future[None] | None = None
         try:
             if self._group is None:
@@ -254,6 +263,7 @@ class SqliteWriter:
                 self._commit()
             elif self._group is not None and self._group.writing and self._soon is None:
                 self._soon = asyncio.get_running_loop().call_soon(self._commit_soon)
+            self._holder = None
             self._lock.release()
         if committed is not None:
             await _wait(committed)

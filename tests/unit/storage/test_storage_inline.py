@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from selfheal.bus import MemoryBus
 from selfheal.core import CloudEvent
 from selfheal.runtime import EventLog
-from selfheal.storage import Database, EventQuery, SqlEventStore, inline
+from selfheal.storage import Database, EventQuery, SqlEventStore, StorageError, inline
 from selfheal.storage.inline import Prepared, SqliteWriter
 
 _table = sa.table("notes", sa.column("k"), sa.column("v"))
@@ -156,3 +156,25 @@ async def test_an_event_burst_is_written_in_few_transactions_through_the_writer(
     # publisher per turn of the loop, after their events were written
     assert turns < 30
     assert (await store.query(EventQuery(page_size=1))).total_count == 250
+
+
+async def test_publishing_from_inside_a_transaction_fails_instead_of_waiting_for_itself(
+    db: Database,
+) -> None:
+    writer = _writer(db)
+    log = EventLog(SqlEventStore(db), MemoryBus())
+    event = CloudEvent(type="sh.keptn.event.test", source="tests", data={}, id="inside")
+    with pytest.raises(StorageError, match="inside a database transaction"):
+        async with writer.transaction() as conn:
+            await conn.run(_insert, {"k": "a", "v": "x"})
+            await log.publish(event)  # in this task (a hang here is the bug)
+    with pytest.raises(StorageError, match="cannot open another"):
+        async with writer.transaction(), writer.transaction():
+            pass  # pragma: no cover
+    assert _committed(db) == {}
+    # another task may publish while a transaction runs: it waits its turn
+    async with writer.transaction() as conn:
+        await conn.run(_insert, {"k": "b", "v": "x"})
+        elsewhere = asyncio.create_task(log.publish(event))
+    assert await asyncio.wait_for(elsewhere, 5)
+    assert _committed(db) == {"b": "x"}
