@@ -325,8 +325,9 @@ class SqliteWriter:
 
         SQLite's automatic checkpoint runs inside the COMMIT that crosses 1000 WAL pages, and
         it fsyncs the database file: on the loop thread that stalled every transaction
-        queued behind it. The writer's connections turn it off and checkpoints here instead (PASSIVE:
-        it never blocks writers or readers); committed data is in the WAL either way."""
+        queued behind it. The writer's connections turn it off and checkpoint here instead
+        (PASSIVE: it never blocks writers or readers); committed data is in the WAL either
+        way."""
         if self._checkpointing is not None:
             return
         path = self._sync.url.database
@@ -352,6 +353,11 @@ class SqliteWriter:
 
     def close(self) -> None:
         self.flush()
+        group, self._group = self._group, None  # still open: a transaction was cut off
+        if group is not None:
+            for future in group.committed:
+                if not future.done():
+                    future.set_exception(StorageError("the database closed before the commit"))
         if self._conn is not None:
             self._conn.close()
             self._conn = None
