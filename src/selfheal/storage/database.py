@@ -104,12 +104,20 @@ class Database:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    sqlite_pragmas(dbapi_conn, "journal_mode=WAL", *SQLITE_PRAGMAS, "busy_timeout=30000")
+
+
+SQLITE_PRAGMAS = ("synchronous=NORMAL", "foreign_keys=ON")
+"""Every SQLite connection of ours: WAL without an fsync per commit, and foreign keys."""
+
+
+def sqlite_pragmas(dbapi_conn: Any, *pragmas: str) -> None:
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+    try:
+        for pragma in pragmas:
+            cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
 
 
 def alembic_config(connection: Connection | None = None) -> Any:

@@ -33,7 +33,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from selfheal.storage.database import StorageError
+from selfheal.storage.database import SQLITE_PRAGMAS, StorageError, sqlite_pragmas
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 200
@@ -372,13 +372,9 @@ def _inline_engine(url: Any) -> Engine:
     )
 
     def pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=0")
-        # checkpoints (which fsync the database file) run off the loop: see `_checkpoint`
-        cursor.execute("PRAGMA wal_autocheckpoint=0")
-        cursor.close()
+        # no busy wait on the loop (`_begin_immediate` retries); checkpoints (which fsync
+        # the database file) run off the loop: see `_checkpoint`
+        sqlite_pragmas(dbapi_conn, *SQLITE_PRAGMAS, "busy_timeout=0", "wal_autocheckpoint=0")
 
     event.listen(engine, "connect", pragmas)
     return engine
