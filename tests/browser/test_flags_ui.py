@@ -72,7 +72,7 @@ def test_flags_console_in_chromium(tmp_path: Path) -> None:
                 )
 
                 page.click("text=EnableStaticContent")
-                page.locator("#env-production summary").click()
+                page.locator("#env-production details.add-strategy summary").click()
                 form = page.locator("#env-production form.new-strategy")
                 form.locator("textarea[name=constraints]").fill(
                     '[{"contextName": "userId", "operator": "IN", "values": ["u1"]}]'
@@ -102,6 +102,23 @@ def test_flags_console_in_chromium(tmp_path: Path) -> None:
                 assert "user:admin" in history
                 metrics_text = page.locator("#metrics").inner_text()
                 assert "website" in metrics_text and "7" in metrics_text
+
+                variants = page.locator("#env-production form.variants-form")
+                page.locator("#env-production details.variants summary").click()
+                variants.locator("textarea[name=variants]").fill('[{"name": "blue"}]')
+                variants.locator("button[type=submit]").click()
+                page.wait_for_load_state()
+                assert "variants of production saved" in page.content()
+                assert "Variants (1)" in page.locator("#env-production").inner_text()
+
+                page.goto(srv.url + "/flags/segments")
+                page.fill("#new-segment input[name=name]", "beta users")
+                page.click("#new-segment button[type=submit]")
+                page.wait_for_load_state()
+                assert "segment beta users saved" in page.content()
+                assert "beta users" in page.locator("#segments").inner_text()
+                segs = httpx.get(srv.url + "/api/admin/segments", headers=admin).json()
+                assert [s["name"] for s in segs["segments"]] == ["beta users"]
 
                 page.goto(srv.url + "/flags/tokens")
                 page.fill("input[name=tokenName]", "ui-token")

@@ -77,7 +77,9 @@ class FlagsComponent:
                 )
             )
         api.include_router(
-            ui_router(self.runtime, self.service, self.tokens, self.usage, self.sessions)
+            ui_router(
+                self.runtime, self.service, self.tokens, self.usage, self.sessions, self.segments
+            )
         )
         return [api]
 

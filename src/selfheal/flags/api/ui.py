@@ -14,6 +14,7 @@ from selfheal.core import SelfhealError
 from selfheal.flags.access import TokenService, token_view
 from selfheal.flags.engine import BUILTIN_STRATEGIES, OPERATORS
 from selfheal.flags.metrics import UsageMetrics
+from selfheal.flags.segments import SegmentService
 from selfheal.flags.service import FlagsService
 from selfheal.flags.sessions import COOKIE, Sessions
 from selfheal.runtime import Runtime
@@ -44,14 +45,21 @@ def parse_parameters(text: str) -> dict[str, str]:
     return out
 
 
-def strategy_from_form(form: Any) -> dict[str, Any]:
+def json_field(form: Any, name: str, default: str) -> Any:
+    """A JSON textarea of a form; a 400-style error naming the field if it does not parse."""
     from selfheal.flags.errors import InvalidFlagInput
 
-    raw_constraints = str(form.get("constraints") or "").strip() or "[]"
+    raw = str(form.get(name) or "").strip() or default
     try:
-        constraints = json.loads(raw_constraints)
-    except ValueError as exc:
-        raise InvalidFlagInput("constraints are not valid JSON", field="constraints") from exc
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidFlagInput(
+            f"{name} are not valid JSON (line {exc.lineno}: {exc.msg})", field=name
+        ) from exc
+
+
+def strategy_from_form(form: Any) -> dict[str, Any]:
+    constraints = json_field(form, "constraints", "[]")
     segments = [
         int(s) for s in str(form.get("segments") or "").replace(",", " ").split() if s.isdigit()
     ]
@@ -71,6 +79,7 @@ def router(
     tokens: TokenService,
     usage: UsageMetrics,
     sessions: Sessions,
+    segments: SegmentService,
 ) -> APIRouter:
     ui = APIRouter(include_in_schema=False)
     templates = runtime.templates
@@ -256,6 +265,7 @@ def router(
             segments=sorted(service.snapshot.segments.values(), key=lambda s: s.id),
             json=json,
             constraints_json=lambda s: json.dumps([c.to_dict() for c in s.constraints], indent=1),
+            variants_json=lambda env: [x.to_dict() for x in env.variants],
         )
 
     @ui.post("/flags/{project}/{name}/strategies")
@@ -297,5 +307,76 @@ def router(
         except SelfhealError as exc:
             return _back(back, exc)
         return _back(back)
+
+    @ui.post("/flags/{project}/{name}/variants")
+    async def set_variants(request: Request, project: str, name: str) -> Response:
+        """Replace one environment's variants with the form's JSON list (as Unleash's PUT)."""
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        form = await request.form()
+        env = str(form.get("environment") or "")
+        back = f"/flags/{project}/{quote(name)}"
+        try:
+            variants = json_field(form, "variants", "[]")
+            await service.set_variants(name, [env], variants, project=project, actor=f"user:{user}")
+        except SelfhealError as exc:
+            return _back(back, exc)
+        return _back(back, note=f"variants of {env} saved")
+
+    @ui.get("/flags/segments")
+    async def segments_page(request: Request) -> Response:
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        await service.refresh()
+        used: dict[int, list[str]] = {}
+        for flag in service.snapshot.flags.values():
+            for env in flag.environments.values():
+                for strategy in env.strategies:
+                    for sid in strategy.segments:
+                        if flag.name not in used.setdefault(sid, []):
+                            used[sid].append(flag.name)
+        return page(
+            request,
+            "flags/segments.html",
+            user,
+            segments=segments.all(),
+            used=used,
+            constraints_json=lambda s: json.dumps([c.to_dict() for c in s.constraints], indent=1),
+        )
+
+    @ui.post("/flags/segments")
+    async def save_segment(request: Request) -> Response:
+        """Create a segment, or update the one whose id the form names."""
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        form = await request.form()
+        sid = str(form.get("id") or "")
+        try:
+            raw = {
+                "name": str(form.get("name") or ""),
+                "description": str(form.get("description") or "") or None,
+                "constraints": json_field(form, "constraints", "[]"),
+            }
+            if sid.isdigit():
+                await segments.update(int(sid), raw, actor=f"user:{user}")
+            else:
+                await segments.create(raw, actor=f"user:{user}")
+        except SelfhealError as exc:
+            return _back("/flags/segments", exc)
+        return _back("/flags/segments", note=f"segment {raw['name']} saved")
+
+    @ui.post("/flags/segments/{sid}/delete")
+    async def delete_segment(request: Request, sid: int) -> Response:
+        user = await login_required(request)
+        if isinstance(user, Response):
+            return user
+        try:
+            await segments.delete(sid, actor=f"user:{user}")
+        except SelfhealError as exc:
+            return _back("/flags/segments", exc)
+        return _back("/flags/segments", note="segment deleted")
 
     return ui
