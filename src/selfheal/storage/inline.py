@@ -204,6 +204,7 @@ class SqliteWriter:
         self._commits = 0
         self._checkpointing: asyncio.Future[None] | None = None
         self._holder: asyncio.Task[Any] | None = None  # the task inside a transaction
+        self._reading: Connection | None = None  # the readers' shared connection
 
     def held_here(self) -> bool:
         """True inside one of this writer's transactions (in the task that runs it): any
@@ -223,9 +224,15 @@ class SqliteWriter:
 
     @contextmanager
     def reader(self) -> Iterator[InlineConnection]:
-        """A connection for reads outside any transaction (sees what is committed)."""
-        with self._sync.connect() as sync:
-            yield InlineConnection(sync)
+        """A connection for reads outside any transaction (sees what is committed).
+
+        All readers share one connection, kept open: a read is one statement in autocommit
+        mode whose rows are fetched at once, on the loop thread, so readers never see each
+        other's state even when their bodies interleave (a pool checkout per read had cost
+        more than the lookup)."""
+        if self._reading is None:
+            self._reading = self._sync.connect()
+        yield InlineConnection(self._reading)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[InlineConnection]:
@@ -358,9 +365,10 @@ class SqliteWriter:
             for future in group.committed:
                 if not future.done():
                     future.set_exception(StorageError("the database closed before the commit"))
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._reading):
+            if conn is not None:
+                conn.close()
+        self._conn = self._reading = None
         self._sync.dispose()
 
 
