@@ -330,13 +330,13 @@ def router(
         if isinstance(user, Response):
             return user
         await service.refresh()
-        used: dict[int, list[str]] = {}
+        used: dict[int, list[tuple[str, str]]] = {}
         for flag in service.snapshot.flags.values():
             for env in flag.environments.values():
                 for strategy in env.strategies:
                     for sid in strategy.segments:
-                        if flag.name not in used.setdefault(sid, []):
-                            used[sid].append(flag.name)
+                        if (flag.project, flag.name) not in used.setdefault(sid, []):
+                            used[sid].append((flag.project, flag.name))
         return page(
             request,
             "flags/segments.html",
