@@ -110,6 +110,11 @@ def test_control_bridge_in_chromium(tmp_path: Path) -> None:
                     assert type_ in timeline, type_
                 assert "Keptn triggered action scale: one more replica" in timeline
                 assert page.locator("button[value=pause]").count() == 0  # finished: no buttons
+                tasks = page.locator("svg.sequence-chart g.task")
+                assert tasks.count() == 3  # get-action, action, evaluation
+                assert tasks.nth(1).get_attribute("data-result") == "pass"
+                box = page.locator("svg.sequence-chart").bounding_box()
+                assert box is not None and box["width"] > 300  # drawn, not just in the DOM
 
                 page.goto(f"{srv.url}/bridge/sequence/{running_ctx}")
                 assert "Keptn triggered action scale" in page.locator("ol.timeline").inner_text()

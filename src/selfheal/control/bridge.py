@@ -8,7 +8,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 
+from selfheal.control.chart import sequence_svg, task_spans
 from selfheal.control.http import sequence_json
 from selfheal.control.service import ControlService
 from selfheal.storage import EventQuery
@@ -100,12 +102,14 @@ def router(service: ControlService) -> APIRouter:
             }
             for e in page.events
         ]
+        chart = sequence_svg(task_spans(page.events), now=runtime.clock.now())
         return render(
             request,
             "bridge_sequence.html",
             user,
             seq=sequence_json(seq),
             timeline=timeline,
+            chart=Markup(chart),
             waiting_approval=seq.phase == "approval" and seq.state == "started",
         )
 

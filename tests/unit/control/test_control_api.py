@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 from tests.unit.control.conftest import SEED, Harness, b64, seed_problem
 
@@ -141,6 +142,11 @@ async def test_control_bridge_pages(harness: Harness) -> None:
     r = await harness.http.get(f"/bridge/sequence/{context}")
     assert r.status_code == 200
     assert "sh.keptn.event.action.finished" in r.text and "Pause" in r.text
+    # the task chart: one bar per task run so far, the action named, results coloured
+    assert 'aria-label="task timeline"' in r.text
+    assert 'data-task="get-action" data-result="pass"' in r.text
+    assert 'data-task="action" data-result="pass"' in r.text
+    assert re.search(r">action: [^<]+</text>", r.text), "the action is named"
     r = await harness.http.post(f"/bridge/sequence/{context}/control", data={"action": "abort"})
     assert r.status_code == 303
     r = await harness.http.get(f"/bridge/sequence/{context}")
