@@ -177,9 +177,7 @@ def router(
     ) -> JSONResponse:
         await who(request)
         service.check_environment(environment)
-        flag = await service.get_flag(name, project)
-        variants = [x.to_dict() for x in flag.env(environment).variants]
-        return JSONResponse({"version": 1, "variants": variants})
+        return _variants(await service.get_flag(name, project), environment)
 
     @api.put(feature + "/environments/{environment}/variants")
     async def set_variants(
@@ -188,9 +186,7 @@ def router(
         by = await who(request)
         raw = await read_json(request)
         flag = await service.set_variants(name, [environment], raw, project=project, actor=by)
-        # Unleash answers with the environment's variants, not the flag
-        variants = [x.to_dict() for x in flag.env(environment).variants]
-        return JSONResponse({"version": 1, "variants": variants})
+        return _variants(flag, environment)  # as Unleash: the variants, not the flag
 
     @api.put(feature + "/variants-batch")
     async def set_variants_batch(request: Request, project: str, name: str) -> JSONResponse:
@@ -203,8 +199,7 @@ def router(
         if not envs:
             raise v.fail("names no environment", "environments")
         flag = await service.set_variants(name, envs, d.get("variants"), project=project, actor=by)
-        variants = [x.to_dict() for x in flag.env(envs[0]).variants]
-        return JSONResponse({"version": 1, "variants": variants})
+        return _variants(flag, envs[0])
 
     @api.post(feature + "/dependencies")
     async def add_dependency(request: Request, project: str, name: str) -> Response:
@@ -353,6 +348,12 @@ def router(
         return JSONResponse({"version": 1, "maturity": "stable", "featureName": name, "data": data})
 
     return api
+
+
+def _variants(flag: Flag, environment: str) -> JSONResponse:
+    """Unleash's `{version, variants}` of one environment."""
+    variants = [x.to_dict() for x in flag.env(environment).variants]
+    return JSONResponse({"version": 1, "variants": variants})
 
 
 def _environment(index: int, name: str) -> dict[str, Any]:
