@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from prometheus_client import CollectorRegistry
 
 from selfheal.bus import EventBus, Handler, Subscription
-from selfheal.core import Clock, CloudEvent, Unauthorized, Unavailable
+from selfheal.core import Clock, CloudEvent, LoginRequired, Unauthorized, Unavailable
 from selfheal.storage import Database, EventPage, EventQuery, EventStore, StorageError
 
 if TYPE_CHECKING:
@@ -161,6 +161,15 @@ class Runtime:
     ui_auth: UiAuth = field(default_factory=NoUiAuth)
     ready: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+
+    async def ui_user(self, request: Request) -> str:
+        """The user logged in to the web UI, or `LoginRequired` (a redirect to the login
+        page that comes back to this one)."""
+        user = await self.ui_auth.user(request)
+        if user is None:
+            query = request.url.query
+            raise LoginRequired(request.url.path + (f"?{query}" if query else ""))
+        return user
 
     async def require_admin(self, secret: str | None) -> Principal:
         """The principal behind an admin token, or Unauthorized/Forbidden."""

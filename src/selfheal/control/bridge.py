@@ -20,13 +20,6 @@ def router(service: ControlService) -> APIRouter:
     ui = APIRouter(tags=["bridge"], include_in_schema=False)
     runtime = service.runtime
 
-    async def user_or_redirect(request: Request) -> str | Response:
-        user = await runtime.ui_auth.user(request)
-        if user is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-        return user
-
     def render(request: Request, name: str, user: str, **context: Any) -> Response:
         return runtime.templates.TemplateResponse(
             request, name, {"nav": "bridge", "user": user, **context}
@@ -34,9 +27,7 @@ def router(service: ControlService) -> APIRouter:
 
     @ui.get("/bridge")
     async def index(request: Request) -> Response:
-        user = await user_or_redirect(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         projects = await service.list_projects()
         open_, _ = await service.list_sequences(states=("started", "waiting"), limit=200)
         recent, total = await service.list_sequences(limit=20)
@@ -52,9 +43,7 @@ def router(service: ControlService) -> APIRouter:
 
     @ui.get("/bridge/project/{project}")
     async def project(request: Request, project: str) -> Response:
-        user = await user_or_redirect(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         found = await service.get_project(project)
         shipyard = await service.shipyard(project)
         q = request.query_params
@@ -85,9 +74,7 @@ def router(service: ControlService) -> APIRouter:
 
     @ui.get("/bridge/sequence/{context}")
     async def sequence(request: Request, context: str) -> Response:
-        user = await user_or_redirect(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         seq = await service.get_sequence(context)
         page = await service.events(
             EventQuery(keptn_context=context, page_size=1000, oldest_first=True)
@@ -115,9 +102,7 @@ def router(service: ControlService) -> APIRouter:
 
     @ui.post("/bridge/sequence/{context}/control")
     async def control(request: Request, context: str, action: str = Form(...)) -> Response:
-        user = await user_or_redirect(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         if action in ("approve", "reject"):
             await service.approve(context, action == "approve", by=user)
         else:

@@ -44,6 +44,15 @@ class Unauthorized(SelfhealError):
     """No credentials, or credentials that match nothing."""
 
 
+class LoginRequired(Unauthorized):
+    """A web UI page asked for with nobody logged in; `target` is the page (path and query),
+    where the login sends them back to. The web layer answers with a redirect to the login."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__("log in to the web UI first")
+        self.target = target
+
+
 class Forbidden(SelfhealError):
     """Credentials that are valid but not allowed to do this."""
 

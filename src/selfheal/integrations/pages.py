@@ -20,10 +20,6 @@ def router(component: IntegrationsComponent) -> APIRouter:
     ui = APIRouter(include_in_schema=False)
     runtime = component.runtime
 
-    def to_login(request: Request) -> RedirectResponse:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-
     @ui.get("/deliveries")
     async def deliveries(
         request: Request,
@@ -32,9 +28,7 @@ def router(component: IntegrationsComponent) -> APIRouter:
         status: str | None = None,
         integration: str | None = None,
     ) -> Response:
-        user = await runtime.ui_auth.user(request)
-        if user is None:
-            return to_login(request)
+        user = await runtime.ui_user(request)
         query = DeliveryQuery(problem or None, context or None, status or None, integration or None)
         rows = await component.store.find(query)
         return runtime.templates.TemplateResponse(
@@ -60,9 +54,7 @@ def router(component: IntegrationsComponent) -> APIRouter:
 
     @ui.post("/deliveries/{delivery_id}/retry")
     async def retry(request: Request, delivery_id: str) -> Response:
-        user = await runtime.ui_auth.user(request)
-        if user is None:
-            return to_login(request)
+        await runtime.ui_user(request)
         try:
             done = await component.outbox.retry(delivery_id)
             flash = f"retried: {done.status}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -22,15 +21,9 @@ def pages_router(component: MonitorComponent) -> APIRouter:
     svc = component.service
     ui = APIRouter(include_in_schema=False)
 
-    def to_login(request: Request) -> RedirectResponse:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-
     @ui.get("/problems", response_class=HTMLResponse)
     async def problems_page(request: Request, status: str | None = None) -> Response:
-        user = await runtime.ui_auth.user(request)
-        if user is None:
-            return to_login(request)
+        user = await runtime.ui_user(request)
         wanted = status if status in ("OPEN", "RESOLVED", "CLOSED") else None
         problems, total = await svc.list_problems(status=wanted, limit=200)
         return runtime.templates.TemplateResponse(
@@ -49,9 +42,7 @@ def pages_router(component: MonitorComponent) -> APIRouter:
 
     @ui.get("/problems/{problem_id}", response_class=HTMLResponse)
     async def problem_page(request: Request, problem_id: str) -> Response:
-        user = await runtime.ui_auth.user(request)
-        if user is None:
-            return to_login(request)
+        user = await runtime.ui_user(request)
         problem = await svc.get_problem(problem_id)
         comments = await svc.comments(problem.id)
         end = problem.end or runtime.clock.now()
@@ -94,9 +85,7 @@ def pages_router(component: MonitorComponent) -> APIRouter:
 
     @ui.post("/problems/{problem_id}/comments")
     async def comment_form(request: Request, problem_id: str, message: str = Form(...)) -> Response:
-        user = await runtime.ui_auth.user(request)
-        if user is None:
-            return to_login(request)
+        user = await runtime.ui_user(request)
         problem = await svc.add_comment(problem_id, message, context="ui", author=user)
         return RedirectResponse(f"/problems/{problem.problem_id}", status_code=303)
 

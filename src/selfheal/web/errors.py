@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from selfheal.core import (
     Conflict,
     Forbidden,
     InvalidInput,
+    LoginRequired,
     NotFound,
     SelfhealError,
     Unauthorized,
@@ -51,8 +53,10 @@ def _field_path(loc: Any) -> str:
 
 
 def install(app: FastAPI) -> None:
-    async def on_ours(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_ours(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SelfhealError)
+        if isinstance(exc, LoginRequired):  # a UI page: to the login, and back after it
+            return RedirectResponse(f"/login?next={quote(exc.target, safe='')}", status_code=303)
         status = status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if status == 503:

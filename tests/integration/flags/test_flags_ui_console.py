@@ -4,6 +4,7 @@ service the admin API uses."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -131,3 +132,15 @@ async def test_variants_are_set_per_environment_in_the_console(ui: httpx.AsyncCl
     assert "note=" in r.headers["location"]
     got = (await ui.get(f"{API}/checkout/environments/production/variants", headers=ADMIN)).json()
     assert got["variants"] == []
+
+
+async def test_console_pages_send_strangers_to_the_login_and_back(ui: httpx.AsyncClient) -> None:
+    ui.cookies.clear()
+    for method, path in (("GET", "/flags?q=check"), ("POST", "/flags/segments")):
+        r = await ui.request(method, path)
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=" + quote(path, safe="")
+    r = await ui.post(
+        "/login", data={"username": "admin", "password": PASSWORD, "next": "/flags?q=check"}
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/flags?q=check"

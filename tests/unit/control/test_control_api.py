@@ -159,4 +159,4 @@ async def test_control_bridge_redirects_to_login(harness: Harness) -> None:
     harness.container.runtime.ui_auth = NoUiAuth()
     r = await harness.http.get("/bridge/project/website?state=started")
     assert r.status_code == 303
-    assert r.headers["location"] == "/login?next=/bridge/project/website%3Fstate%3Dstarted"
+    assert r.headers["location"] == "/login?next=%2Fbridge%2Fproject%2Fwebsite%3Fstate%3Dstarted"

@@ -93,12 +93,6 @@ def router(
         )
         return templates.TemplateResponse(request, name, context)
 
-    async def login_required(request: Request) -> str | Response:
-        user = await sessions.user(request)
-        if user is None:
-            return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
-        return user
-
     @ui.get("/")
     async def home() -> Response:
         return RedirectResponse("/flags", status_code=303)
@@ -134,9 +128,7 @@ def router(
 
     @ui.get("/flags")
     async def flags_page(request: Request, q: str = "") -> Response:
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         flags = await service.list_flags(search=q)
         return page(
             request,
@@ -150,9 +142,7 @@ def router(
 
     @ui.post("/flags")
     async def create(request: Request) -> Response:
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         form = await request.form()
         name = str(form.get("name") or "")
         project = str(form.get("project") or "default")
@@ -170,9 +160,7 @@ def router(
 
     @ui.post("/flags/{project}/{name}/toggle")
     async def toggle(request: Request, project: str, name: str) -> Response:
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         form = await request.form()
         env = str(form.get("environment") or "")
         back = _safe_next(str(form.get("back") or f"/flags/{project}/{quote(name)}"))
@@ -187,9 +175,7 @@ def router(
 
     @ui.get("/flags/tokens")
     async def tokens_page(request: Request) -> Response:
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         return page(
             request,
             "flags/tokens.html",
@@ -202,9 +188,7 @@ def router(
 
     @ui.post("/flags/tokens")
     async def create_token(request: Request) -> Response:
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         form = await request.form()
         try:
             issued = await tokens.create(
@@ -230,9 +214,7 @@ def router(
 
     @ui.post("/flags/tokens/{token_id}/delete")
     async def delete_token(request: Request, token_id: str) -> Response:
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         try:
             await tokens.delete(token_id, actor=f"user:{user}")
         except SelfhealError as exc:
@@ -241,9 +223,7 @@ def router(
 
     @ui.get("/flags/{project}/{name}")
     async def detail(request: Request, project: str, name: str) -> Response:
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         try:
             flag = await service.get_flag(name, project, archived=True)
         except SelfhealError as exc:
@@ -270,9 +250,7 @@ def router(
 
     @ui.post("/flags/{project}/{name}/strategies")
     async def add_or_edit_strategy(request: Request, project: str, name: str) -> Response:
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         form = await request.form()
         env = str(form.get("environment") or "")
         sid = str(form.get("id") or "")
@@ -294,9 +272,7 @@ def router(
 
     @ui.post("/flags/{project}/{name}/archive")
     async def archive(request: Request, project: str, name: str) -> Response:
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         form = await request.form()
         back = f"/flags/{project}/{quote(name)}"
         try:
@@ -311,9 +287,7 @@ def router(
     @ui.post("/flags/{project}/{name}/variants")
     async def set_variants(request: Request, project: str, name: str) -> Response:
         """Replace one environment's variants with the form's JSON list (as Unleash's PUT)."""
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         form = await request.form()
         env = str(form.get("environment") or "")
         back = f"/flags/{project}/{quote(name)}"
@@ -326,9 +300,7 @@ def router(
 
     @ui.get("/flags/segments")
     async def segments_page(request: Request) -> Response:
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         await service.refresh()
         used: dict[int, list[tuple[str, str]]] = {}
         for flag in service.snapshot.flags.values():
@@ -349,9 +321,7 @@ def router(
     @ui.post("/flags/segments")
     async def save_segment(request: Request) -> Response:
         """Create a segment, or update the one whose id the form names."""
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         form = await request.form()
         sid = str(form.get("id") or "")
         try:
@@ -370,9 +340,7 @@ def router(
 
     @ui.post("/flags/segments/{sid}/delete")
     async def delete_segment(request: Request, sid: int) -> Response:
-        user = await login_required(request)
-        if isinstance(user, Response):
-            return user
+        user = await runtime.ui_user(request)
         try:
             await segments.delete(sid, actor=f"user:{user}")
         except SelfhealError as exc:
