@@ -7,21 +7,24 @@ can be swapped by passing it in (`database=`, `bus=`, `clock=`, `store=`).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from selfheal.bus import EventBus, InstrumentedBus, open_bus
 from selfheal.control import ControlComponent
-from selfheal.core import Clock, SystemClock
+from selfheal.core import Clock, SystemClock, new_id
 from selfheal.flags import FlagsComponent
 from selfheal.integrations import IntegrationsComponent
 from selfheal.monitor import MonitorComponent
-from selfheal.runtime import Component, EventLog, Runtime
+from selfheal.runtime import Component, EventLog, Runtime, publish_all
 from selfheal.settings import Settings
-from selfheal.storage import Database, EventStore, SqlEventStore
+from selfheal.storage import Database, EventStore, OutboxRelay, SqlEventStore
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class Container:
     control: ControlComponent
     integrations: IntegrationsComponent
     components: list[Component] = field(default_factory=list)
+    relay: OutboxRelay | None = None
     _started: bool = False
 
     async def start(self) -> None:
@@ -44,6 +48,8 @@ class Container:
         await self.runtime.database.migrate()
         for component in self.components:
             await component.start()
+        if self.relay is not None:
+            await self.relay.start()
         self._started = True
         self.runtime.ready = True
         log.info("selfheal ready at %s", self.runtime.public_url)
@@ -51,11 +57,14 @@ class Container:
     async def stop(self) -> None:
         """Stop contexts in reverse order (each drains its own work), then the bus and DB."""
         self.runtime.ready = False
+        if self.relay is not None:
+            await self.relay.stop()
         for component in reversed(self.components):
             try:
                 await component.stop()
             except Exception:
                 log.exception("stopping %s failed", component.name)
+        await self.runtime.events.drain()
         await self.runtime.bus.close()
         await self.runtime.database.dispose()
         self._started = False
@@ -121,7 +130,18 @@ async def build(
     integrations = IntegrationsComponent(
         runtime, settings.integrations, flags=flags, monitor=monitor, control=control
     )
+    relay = (
+        OutboxRelay(
+            database,
+            partial(publish_all, instrumented),
+            owner=f"{socket.gethostname()}-{os.getpid()}-{new_id()[:8]}",
+            registry=registry,
+        )
+        if isinstance(store, SqlEventStore)
+        else None
+    )
     return Container(
+        relay=relay,
         settings=settings,
         runtime=runtime,
         flags=flags,

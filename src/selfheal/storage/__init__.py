@@ -10,6 +10,7 @@ from selfheal.storage.events import (
     MemoryEventStore,
     SqlEventStore,
 )
+from selfheal.storage.relay import OutboxRelay
 
 __all__ = [
     "Database",
@@ -17,6 +18,7 @@ __all__ = [
     "EventQuery",
     "EventStore",
     "MemoryEventStore",
+    "OutboxRelay",
     "SqlEventStore",
     "StorageError",
     "normalize_url",
