@@ -114,7 +114,7 @@ async def build(
     database = database or Database(settings.database_url)
     raw_bus = bus or await open_bus(settings.bus_url)
     instrumented = InstrumentedBus(raw_bus, registry)
-    store = store or SqlEventStore(database)
+    store = store or SqlEventStore(database, now=clock.now)
     runtime = Runtime(
         clock=clock,
         database=database,
@@ -136,6 +136,7 @@ async def build(
             partial(publish_all, instrumented),
             owner=f"{socket.gethostname()}-{os.getpid()}-{new_id()[:8]}",
             registry=registry,
+            now=clock.now,
         )
         if isinstance(store, SqlEventStore)
         else None

@@ -13,10 +13,12 @@ class SwitchableBus:
     def __init__(self, inner: EventBus) -> None:
         self.inner = inner
         self.down = False
+        self.refuse_types: set[str] = set()
+        """Event types refused even while the bus is up (one step's publish fails)."""
         self.refused = 0
 
     async def publish(self, event: CloudEvent) -> None:
-        if self.down:
+        if self.down or event.type in self.refuse_types:
             self.refused += 1
             raise BusError("publish not acknowledged (bus switched off by the test)")
         await self.inner.publish(event)
