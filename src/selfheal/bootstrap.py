@@ -24,7 +24,8 @@ from selfheal.integrations import IntegrationsComponent
 from selfheal.monitor import MonitorComponent
 from selfheal.runtime import Component, EventLog, Runtime, publish_all
 from selfheal.settings import Settings
-from selfheal.storage import Database, EventStore, OutboxRelay, SqlEventStore
+from selfheal.storage import Database, EventStore, OutboxRelay, Pruner, Rule, SqlEventStore
+from selfheal.storage.events import events_table, not_in_outbox
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Container:
             await component.start()
         if self.relay is not None:
             await self.relay.start()
+        await self.runtime.retention.start()
         self._started = True
         self.runtime.ready = True
         log.info("selfheal ready at %s", self.runtime.public_url)
@@ -57,6 +59,7 @@ class Container:
     async def stop(self) -> None:
         """Stop contexts in reverse order (each drains its own work), then the bus and DB."""
         self.runtime.ready = False
+        await self.runtime.retention.stop()
         if self.relay is not None:
             await self.relay.stop()
         for component in reversed(self.components):
@@ -92,6 +95,9 @@ def make_templates() -> Any:
     return Jinja2Templates(env=env)
 
 
+DAY = 86400.0
+
+
 def _utc(epoch: float | None) -> str:
     """Epoch seconds as UTC wall time for the UI (`{{ t|utc }}`)."""
     if epoch is None:
@@ -115,14 +121,35 @@ async def build(
     raw_bus = bus or await open_bus(settings.bus_url)
     instrumented = InstrumentedBus(raw_bus, registry)
     store = store or SqlEventStore(database, now=clock.now)
+    windows = settings.storage.retention
+    retention = Pruner(
+        database,
+        clock.now,
+        interval=windows.interval_seconds,
+        batch=windows.batch,
+        registry=registry,
+    )
+    if isinstance(store, SqlEventStore):
+        retention.add(
+            Rule(
+                "events",
+                events_table,
+                "time",
+                windows.events_days * DAY,
+                key=("seq",),
+                where=not_in_outbox,
+            )
+        )
     runtime = Runtime(
         clock=clock,
         database=database,
         bus=instrumented,
-        events=EventLog(store, instrumented),
+        events=EventLog(store, instrumented, wait=settings.storage.publish_wait_seconds),
         registry=registry,
         public_url=settings.base_url,
         templates=make_templates(),
+        retention=retention,
+        retention_windows=windows,
     )
     flags = FlagsComponent(runtime, settings.flags, root=settings)
     monitor = MonitorComponent(runtime, settings.monitor)
@@ -136,6 +163,8 @@ async def build(
             partial(publish_all, instrumented),
             owner=f"{socket.gethostname()}-{os.getpid()}-{new_id()[:8]}",
             registry=registry,
+            interval=settings.storage.relay_interval_seconds,
+            batch=settings.storage.relay_batch,
             now=clock.now,
         )
         if isinstance(store, SqlEventStore)

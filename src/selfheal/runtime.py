@@ -17,7 +17,15 @@ from prometheus_client import CollectorRegistry
 
 from selfheal.bus import EventBus, Handler, Subscription
 from selfheal.core import Clock, CloudEvent, LoginRequired, Unauthorized, Unavailable
-from selfheal.storage import Database, EventPage, EventQuery, EventStore, StorageError
+from selfheal.storage import (
+    Database,
+    EventPage,
+    EventQuery,
+    EventStore,
+    Pruner,
+    RetentionSettings,
+    StorageError,
+)
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, Request
@@ -259,6 +267,9 @@ class Runtime:
     registry: CollectorRegistry
     public_url: str
     templates: Jinja2Templates
+    retention: Pruner
+    """Every context registers the tables it lets grow (`retention.add(Rule(...))`)."""
+    retention_windows: RetentionSettings
     auth: Authenticator = field(default_factory=NoAuthenticator)
     ui_auth: UiAuth = field(default_factory=NoUiAuth)
     ready: bool = False

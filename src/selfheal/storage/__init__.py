@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from selfheal.storage.config import RetentionSettings, StorageSettings
 from selfheal.storage.database import Database, StorageError, normalize_url, redact
 from selfheal.storage.events import (
     EventPage,
@@ -11,6 +12,7 @@ from selfheal.storage.events import (
     SqlEventStore,
 )
 from selfheal.storage.relay import OutboxRelay
+from selfheal.storage.retention import Pruner, Rule
 
 __all__ = [
     "Database",
@@ -19,8 +21,12 @@ __all__ = [
     "EventStore",
     "MemoryEventStore",
     "OutboxRelay",
+    "Pruner",
+    "RetentionSettings",
+    "Rule",
     "SqlEventStore",
     "StorageError",
+    "StorageSettings",
     "normalize_url",
     "redact",
 ]

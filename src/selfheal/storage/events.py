@@ -45,6 +45,14 @@ outbox_table = sa.Table(
 a row goes in with its event, in the same transaction, and out once the bus acknowledged
 it. `storage.relay` publishes the rows whose `due` time passed."""
 
+
+def not_in_outbox(events: sa.Table) -> Any:
+    """The retention condition of the event store: events still in the outbox are kept
+    until the bus has them."""
+    o = outbox_table
+    return ~sa.exists().where(o.c.source == events.c.source, o.c.id == events.c.id)
+
+
 OUTBOX_GRACE = 2.0
 """Seconds the publisher that committed an event has to put it on the bus itself before the
 relay (of any replica) takes it over."""
