@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+MARK_DELAY = 0.05
+"""Seconds over which acknowledged events are gathered before their outbox rows go."""
+
+
 class EventLog:
     """Publishing goes through here: the event is stored (with its outbox row), then put on
     the bus.
@@ -73,6 +77,8 @@ class EventLog:
         self._queued = 0
         self._publisher: asyncio.Task[None] | None = None
         self._degraded_until = 0.0
+        self._marks: list[tuple[str, str]] = []
+        self._marker: asyncio.Task[None] | None = None
         self.failures = 0
         """Batches the bus refused or did not acknowledge (the relay published them)."""
 
@@ -137,18 +143,33 @@ class EventLog:
                     if not done.done():
                         done.set_result(ok)
                 if ok:
-                    try:
-                        await self.store.mark_published([(e.source, e.id) for e in events])
-                    except Exception as exc:  # they are published again by the relay
-                        log.warning("clearing %d outbox rows failed: %s", len(events), exc)
+                    self._marks.extend((e.source, e.id) for e in events)
+                    if self._marker is None:
+                        self._marker = asyncio.get_running_loop().create_task(
+                            self._clear_outbox(), name="event-log-outbox-marker"
+                        )
         finally:
             self._publisher = None
 
+    async def _clear_outbox(self) -> None:
+        """Delete the outbox rows of what the bus acknowledged, gathered over `MARK_DELAY`
+        (one short transaction for a burst instead of one per publisher batch)."""
+        try:
+            while self._marks:
+                await asyncio.sleep(MARK_DELAY)
+                keys, self._marks = self._marks, []
+                try:
+                    await self.store.mark_published(keys)
+                except Exception as exc:  # they are published again by the relay
+                    log.warning("clearing %d outbox rows failed: %s", len(keys), exc)
+        finally:
+            self._marker = None
+
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait until what was released is on the bus (or `timeout`; then the relay)."""
-        publisher = self._publisher
-        if publisher is not None:
-            await asyncio.wait({publisher}, timeout=timeout)
+        for task in (self._publisher, self._marker):
+            if task is not None:
+                await asyncio.wait({task}, timeout=timeout)
 
     async def _append(self, event: CloudEvent) -> bool:
         writer = getattr(self.store, "writer", None)

@@ -157,6 +157,7 @@ class SqlEventStore:
         upsert: Any = insert(events_table).on_conflict_do_nothing(index_elements=["source", "id"])
         self._insert_many = upsert.returning(events_table.c.source, events_table.c.id)
         self._outbox_many: Any = insert(outbox_table).on_conflict_do_nothing()
+        self._outbox_from: Any = sa.insert(outbox_table)
         self._prepared = Prepared(
             upsert.values(
                 {c.name: sa.bindparam(c.name) for c in events_table.c if c.name != "seq"}
@@ -223,9 +224,17 @@ class SqlEventStore:
                     fresh.append(event)
             return fresh
         seen: set[tuple[str, str]] = set()
+        postgres = self._db.dialect == "postgresql"
         for start in range(0, len(events), APPEND_CHUNK):
             chunk = events[start : start + APPEND_CHUNK]
             stmt = self._insert_many.values([event_row(e) for e in chunk])
+            if postgres:
+                # one round trip: the outbox rows are inserted from the events' RETURNING
+                inserted = stmt.cte("inserted")
+                stmt = self._outbox_from.from_select(
+                    ["source", "id", "due", "attempts"],
+                    sa.select(inserted.c.source, inserted.c.id, sa.literal(due), sa.literal(0)),
+                ).returning(outbox_table.c.source, outbox_table.c.id)
             stored = {(r.source, r.id) for r in (await conn.execute(stmt)).all()}
             new = []
             for event in chunk:
@@ -233,7 +242,7 @@ class SqlEventStore:
                 if key in stored and key not in seen:
                     new.append(event)
                 seen.add(key)
-            if new:
+            if new and not postgres:
                 rows = [{"source": e.source, "id": e.id, "due": due, "attempts": 0} for e in new]
                 await conn.execute(self._outbox_many.values(rows))
             fresh.extend(new)
