@@ -10,13 +10,14 @@ from selfheal.control.config import ControlSettings
 from selfheal.control.engine import SOURCE, SequenceEngine
 from selfheal.control.evaluation import Evaluator
 from selfheal.control.intake import ProblemIntake
+from selfheal.control.leases import Lease, LeaseKeeper
 from selfheal.control.projects import ProjectStore
 from selfheal.control.remediation import RemediationTasks
 from selfheal.control.safety import Safety
 from selfheal.control.sequences import SequenceStore
 from selfheal.control.service import ControlService
 from selfheal.control.steps import Steps
-from selfheal.core import CloudEvent, parse_type
+from selfheal.core import CloudEvent, new_id, parse_type
 from selfheal.core.keptn import LEGACY_PROBLEM_OPEN, PROBLEM
 
 if TYPE_CHECKING:
@@ -34,14 +35,23 @@ class ControlComponent:
         self.runtime = runtime
         self.settings = settings
         steps = Steps(runtime.database, runtime.events)
-        self.sequences = SequenceStore(runtime.database, steps)
+        replica = settings.replica_id or (
+            "local" if runtime.database.dialect == "sqlite" else f"replica-{new_id()[:12]}"
+        )
+        self.lease = Lease(replica, settings.lease_seconds, runtime.clock)
+        self.sequences = SequenceStore(runtime.database, steps, self.lease)
         self.engine = SequenceEngine(
             runtime, settings, ProjectStore(runtime.database, steps), self.sequences, steps
         )
         self.evaluator = Evaluator(self._problem_open)
         self.tasks = RemediationTasks(self.engine, self.evaluator, dry_run=settings.dry_run)
         self.safety = Safety(self.engine, self.tasks, settings)
-        self.intake = ProblemIntake(self.engine)
+        self.intake = ProblemIntake(self.engine, reopen_seconds=settings.reopen_seconds)
+        self.keeper = LeaseKeeper(
+            self.engine,
+            heartbeat_seconds=settings.heartbeat_seconds,
+            poll_seconds=settings.poll_seconds,
+        )
         self.service = ControlService(self.engine, self.tasks, self.evaluator)
         self._subscriptions: list[Subscription] = []
         if settings.prometheus_url:
@@ -94,11 +104,18 @@ class ControlComponent:
             )
         resumed = await self.engine.recover()
         if resumed:
-            log.info("resuming %d open sequences", resumed)
+            log.info("resuming %d orphaned sequences", resumed)
+        self.keeper.start()
 
-    async def stop(self) -> None:
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop handling; with `release` (a clean shutdown) hand the leases back so another
+        replica takes the open sequences over at once. `release=False` leaves them to
+        expire, as a killed process would."""
+        await self.keeper.stop()
         for sub in self._subscriptions:
             await sub.unsubscribe()
         self._subscriptions.clear()
         await self.engine.stop()
+        if release:
+            await self.keeper.release()
         self.engine.steps.close()
