@@ -212,8 +212,8 @@ class RemediationTasks:
 
         A finished claim is answered from the ledger. A claim another runner holds is left
         to it while its lease lives (None: that runner answers); a claim whose runner died
-        (lease expired, or this replica's own from before a restart) is closed as errored —
-        it may or may not have run, and is never run twice. With `triggered`, the claim and
+        (lease expired, or this replica's own from before a restart) is closed as `unknown`
+        with result `fail` — it may or may not have run, and is never run twice. With `triggered`, the claim and
         `.started` are one engine step (committed before the provider runs), and the
         ledger entry and `.finished` are another."""
         engine, store = self.engine, self.engine.store

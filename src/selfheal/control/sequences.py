@@ -491,8 +491,9 @@ class SequenceStore:
         self, context: str, index: int, *, message: str, now: float, previous_life: bool
     ) -> bool:
         """Close a claim whose runner died (its lease expired, or — `previous_life` — it is
-        this replica's own from before a restart) as errored: it may or may not have run, so
-        it is never run again. False if the claim is finished, or still leased by a live
+        this replica's own from before a restart) as `unknown` with result `fail`: it may or
+        may not have run, so it is never run again; the remediation goes on to its
+        evaluation, which decides whether the next action is needed. False if the claim is finished, or still leased by a live
         runner."""
         a = actions_table
         orphaned = sa.or_(a.c.lease_until.is_(None), a.c.lease_until < now)
@@ -507,7 +508,7 @@ class SequenceStore:
                     a.c.finished.is_(None),
                     orphaned,
                 )
-                .values(status="errored", result="fail", message=message, finished=now)
+                .values(status="unknown", result="fail", message=message, finished=now)
             )
         return bool(done.rowcount)
 
