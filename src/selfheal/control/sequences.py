@@ -647,6 +647,7 @@ class SequenceStore:
                         t.c.owner == self.lease.owner,
                         t.c.state == "started",
                         t.c.deadline <= now,
+                        sa.not_(t.c.paused),
                     )
                     .order_by(t.c.deadline)
                     .limit(limit)

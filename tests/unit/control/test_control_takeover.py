@@ -45,6 +45,7 @@ def resolved_event(event_id: str) -> dict[str, Any]:
 
 async def test_control_dead_replicas_timer_taken_over(harness: Harness) -> None:
     await harness.setup_website(*V02)
+    await harness.container.control.keeper.stop()  # the test polls by hand
     engine = harness.container.control.engine
     context = await harness.send(seed_problem())
     seq = await hand_to(dead_replica(harness), harness, context)
@@ -69,6 +70,7 @@ async def test_control_dead_replicas_timer_taken_over(harness: Harness) -> None:
 )
 async def test_control_lost_timer_fires_from_its_due_row(harness: Harness) -> None:
     await harness.setup_website(*V02)
+    await harness.container.control.keeper.stop()  # the test polls by hand
     engine = harness.container.control.engine
     context = await harness.send(seed_problem())
     assert (await harness.service.get_sequence(context)).phase == "approval"
@@ -84,6 +86,7 @@ async def test_control_lost_timer_fires_from_its_due_row(harness: Harness) -> No
 
 async def test_control_resolved_while_owner_down_is_applied_by_taker(harness: Harness) -> None:
     await harness.setup_website(*V02)
+    await harness.container.control.keeper.stop()  # the test polls by hand
     control = harness.container.control
     control.tasks.providers.clear()  # the action waits: replica `dead` is running it
     context = await harness.send(seed_problem())
@@ -109,6 +112,7 @@ async def test_control_resolved_while_owner_down_is_applied_by_taker(harness: Ha
 
 async def test_control_live_claim_blocks_a_second_run(harness: Harness) -> None:
     await harness.setup_website(*V02)
+    await harness.container.control.keeper.stop()  # the test polls by hand
     control = harness.container.control
     other = dead_replica(harness)  # alive: it keeps heartbeating
     problem = seed_problem()
@@ -129,6 +133,7 @@ async def test_control_live_claim_blocks_a_second_run(harness: Harness) -> None:
 
 async def test_control_redelivered_open_after_resolved_starts_nothing(harness: Harness) -> None:
     await harness.setup_website(*V02)
+    await harness.container.control.keeper.stop()  # the test polls by hand
     opening = seed_problem()
     opening["type"] = "sh.keptn.events.problem"
     await harness.send(opening)
@@ -146,6 +151,7 @@ async def test_control_redelivered_open_after_resolved_starts_nothing(harness: H
 
 async def test_control_new_open_after_resolved_needs_the_period(harness: Harness) -> None:
     await harness.setup_website(*V02)
+    await harness.container.control.keeper.stop()  # the test polls by hand
     opening = seed_problem()
     opening.update(type="sh.keptn.events.problem", time=iso_from_epoch(harness.clock.now()))
     await harness.send(opening)
