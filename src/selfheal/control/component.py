@@ -14,11 +14,17 @@ from selfheal.control.leases import Lease, LeaseKeeper
 from selfheal.control.projects import ProjectStore
 from selfheal.control.remediation import RemediationTasks
 from selfheal.control.safety import Safety
-from selfheal.control.sequences import SequenceStore
+from selfheal.control.sequences import (
+    SequenceStore,
+    actions_table,
+    problems_table,
+    sequences_table,
+)
 from selfheal.control.service import ControlService
 from selfheal.control.steps import Steps
 from selfheal.core import CloudEvent, new_id, parse_type
 from selfheal.core.keptn import LEGACY_PROBLEM_OPEN, PROBLEM
+from selfheal.storage import Rule
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -26,6 +32,39 @@ if TYPE_CHECKING:
     from selfheal.runtime import Runtime
 
 log = logging.getLogger(__name__)
+DAY = 86400.0
+
+
+def retention_rules(days: float) -> list[Rule]:
+    """Finished sequences, resolved occurrences and finished ledger entries older than `days`
+    (an occurrence kept that long still recognises a late repeat of its notification)."""
+    window = days * DAY
+    return [
+        Rule(
+            "control_sequences",
+            sequences_table,
+            "updated",
+            window,
+            key=("context",),
+            where=lambda t: t.c.state == "finished",
+        ),
+        Rule(
+            "control_problems",
+            problems_table,
+            "opened",
+            window,
+            key=("problem_id", "occurrence"),
+            where=lambda t: t.c.state == "RESOLVED",
+        ),
+        Rule(
+            "control_actions",
+            actions_table,
+            "started",
+            window,
+            key=("context", "action_index"),
+            where=lambda t: t.c.finished.is_not(None),
+        ),
+    ]
 
 
 class ControlComponent:
@@ -54,6 +93,8 @@ class ControlComponent:
         )
         self.service = ControlService(self.engine, self.tasks, self.evaluator)
         self._subscriptions: list[Subscription] = []
+        for rule in retention_rules(runtime.retention_windows.sequences_days):
+            runtime.retention.add(rule)
         if settings.prometheus_url:
             from selfheal.control.prometheus import PrometheusSliProvider
 
