@@ -573,12 +573,15 @@ class SequenceStore:
         """Renew every lease this replica holds (open sequences, running actions)."""
         s, a = sequences_table, actions_table
         owner, until = self.lease.owner, self.lease.until()
+        # two short transactions: a step locks an action row before its sequence row, so
+        # one transaction locking sequences, then actions, could deadlock with it
         async with self._use(write=True) as conn:
             seqs = await conn.execute(
                 sa.update(s)
                 .where(s.c.owner == owner, s.c.state.in_(OPEN_STATES))
                 .values(lease_until=until)
             )
+        async with self._use(write=True) as conn:
             acts = await conn.execute(
                 sa.update(a)
                 .where(a.c.owner == owner, a.c.finished.is_(None))
@@ -596,6 +599,7 @@ class SequenceStore:
                 .where(s.c.owner == owner, s.c.state.in_(OPEN_STATES))
                 .values(lease_until=None)
             )
+        async with self._use(write=True) as conn:
             await conn.execute(
                 sa.update(a)
                 .where(a.c.owner == owner, a.c.finished.is_(None))
