@@ -173,3 +173,22 @@ def control_settings(settings: Settings, request: pytest.FixtureRequest) -> Sett
     values = getattr(request, "param", {})
     control = ControlSettings(**values)
     return settings.model_copy(update={"control": control})
+
+
+async def test_control_monitor_reopen_is_a_new_occurrence_at_once(harness: Harness) -> None:
+    await harness.setup_website(*V02)
+    await harness.container.control.keeper.stop()
+
+    def notice(event_id: str, state: str, occurrence: int) -> dict[str, Any]:
+        event = seed_problem()
+        event.update(id=event_id, type="sh.keptn.events.problem", source="selfheal/monitor")
+        details = {**event["data"]["ProblemDetails"], "occurrence": occurrence}
+        event["data"] = {**event["data"], "State": state, "ProblemDetails": details}
+        return event
+
+    await harness.send(notice("open-1", "OPEN", 1))
+    await harness.send(notice("resolved-1", "RESOLVED", 1))
+    await harness.send(notice("open-1-copy", "OPEN", 1))  # a copy of occurrence 1: a repeat
+    assert (await harness.service.list_sequences())[1] == 1
+    await harness.send(notice("open-2", "OPEN", 2))  # the monitor reopened it: new, at once
+    assert (await harness.service.list_sequences())[1] == 2
