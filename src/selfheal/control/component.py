@@ -10,14 +10,21 @@ from selfheal.control.config import ControlSettings
 from selfheal.control.engine import SOURCE, SequenceEngine
 from selfheal.control.evaluation import Evaluator
 from selfheal.control.intake import ProblemIntake
+from selfheal.control.leases import Lease, LeaseKeeper
 from selfheal.control.projects import ProjectStore
 from selfheal.control.remediation import RemediationTasks
 from selfheal.control.safety import Safety
-from selfheal.control.sequences import SequenceStore
+from selfheal.control.sequences import (
+    SequenceStore,
+    actions_table,
+    problems_table,
+    sequences_table,
+)
 from selfheal.control.service import ControlService
 from selfheal.control.steps import Steps
-from selfheal.core import CloudEvent, parse_type
+from selfheal.core import CloudEvent, new_id, parse_type
 from selfheal.core.keptn import LEGACY_PROBLEM_OPEN, PROBLEM
+from selfheal.storage import Rule
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -25,6 +32,39 @@ if TYPE_CHECKING:
     from selfheal.runtime import Runtime
 
 log = logging.getLogger(__name__)
+DAY = 86400.0
+
+
+def retention_rules(days: float) -> list[Rule]:
+    """Finished sequences, resolved occurrences and finished ledger entries older than `days`
+    (an occurrence kept that long still recognises a late repeat of its notification)."""
+    window = days * DAY
+    return [
+        Rule(
+            "control_sequences",
+            sequences_table,
+            "updated",
+            window,
+            key=("context",),
+            where=lambda t: t.c.state == "finished",
+        ),
+        Rule(
+            "control_problems",
+            problems_table,
+            "opened",
+            window,
+            key=("problem_id", "occurrence"),
+            where=lambda t: t.c.state == "RESOLVED",
+        ),
+        Rule(
+            "control_actions",
+            actions_table,
+            "started",
+            window,
+            key=("context", "action_index"),
+            where=lambda t: t.c.finished.is_not(None),
+        ),
+    ]
 
 
 class ControlComponent:
@@ -34,16 +74,27 @@ class ControlComponent:
         self.runtime = runtime
         self.settings = settings
         steps = Steps(runtime.database, runtime.events)
-        self.sequences = SequenceStore(runtime.database, steps)
+        replica = settings.replica_id or (
+            "local" if runtime.database.dialect == "sqlite" else f"replica-{new_id()[:12]}"
+        )
+        self.lease = Lease(replica, settings.lease_seconds, runtime.clock)
+        self.sequences = SequenceStore(runtime.database, steps, self.lease)
         self.engine = SequenceEngine(
             runtime, settings, ProjectStore(runtime.database, steps), self.sequences, steps
         )
         self.evaluator = Evaluator(self._problem_open)
         self.tasks = RemediationTasks(self.engine, self.evaluator, dry_run=settings.dry_run)
         self.safety = Safety(self.engine, self.tasks, settings)
-        self.intake = ProblemIntake(self.engine)
+        self.intake = ProblemIntake(self.engine, reopen_seconds=settings.reopen_seconds)
+        self.keeper = LeaseKeeper(
+            self.engine,
+            heartbeat_seconds=settings.heartbeat_seconds,
+            poll_seconds=settings.poll_seconds,
+        )
         self.service = ControlService(self.engine, self.tasks, self.evaluator)
         self._subscriptions: list[Subscription] = []
+        for rule in retention_rules(runtime.retention_windows.sequences_days):
+            runtime.retention.add(rule)
         if settings.prometheus_url:
             from selfheal.control.prometheus import PrometheusSliProvider
 
@@ -94,11 +145,18 @@ class ControlComponent:
             )
         resumed = await self.engine.recover()
         if resumed:
-            log.info("resuming %d open sequences", resumed)
+            log.info("resuming %d orphaned sequences", resumed)
+        self.keeper.start()
 
-    async def stop(self) -> None:
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop handling; with `release` (a clean shutdown) hand the leases back so another
+        replica takes the open sequences over at once. `release=False` leaves them to
+        expire, as a killed process would."""
+        await self.keeper.stop()
         for sub in self._subscriptions:
             await sub.unsubscribe()
         self._subscriptions.clear()
         await self.engine.stop()
+        if release:
+            await self.keeper.release()
         self.engine.steps.close()

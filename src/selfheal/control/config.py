@@ -32,3 +32,17 @@ class ControlSettings(BaseModel):
     """The action run when remediation is exhausted or the circuit breaker is open."""
     workers: int = Field(default=8, ge=1, le=256)
     """Concurrent event handlers per replica (members of the durable consumer group)."""
+    replica_id: str | None = Field(default=None, max_length=64)
+    """This replica's stable id (e.g. the pod or host name): after a restart it takes its own
+    sequences back at once. Default: `local` on SQLite (one process), else a random id per
+    process (a restarted replica's sequences are taken over when their lease expires)."""
+    lease_seconds: float = Field(default=10.0, gt=0)
+    """A sequence (or running action) whose owner stopped heartbeating for this long is
+    taken over by another replica."""
+    heartbeat_seconds: float = Field(default=3.0, gt=0)
+    """How often a replica renews its leases (well below `lease_seconds`)."""
+    poll_seconds: float = Field(default=1.0, gt=0)
+    """How often a replica looks for orphaned sequences and due timers in the database."""
+    reopen_seconds: float = Field(default=60.0, ge=0)
+    """An OPEN without an occurrence number for a problem whose occurrence resolved starts a
+    new occurrence only this long after the RESOLVED (earlier: a repeat)."""

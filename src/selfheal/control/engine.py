@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache, partial
 from typing import Any
 
@@ -59,6 +60,32 @@ def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+class Locks:
+    """In-process locks per sequence, bounded by use: an entry exists only while someone
+    holds or waits for it, and is dropped by its last user, never while held."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0 and self._entries.get(key) is entry:
+                del self._entries[key]
+
+
 class SequenceEngine:
     def __init__(
         self,
@@ -76,7 +103,7 @@ class SequenceEngine:
         self.handlers: dict[str, TaskHandler] = {}
         self.before_action: Hook | None = None
         self.on_finished: Callable[[Sequence], Awaitable[None]] | None = None
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.locks = Locks()
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._work: set[asyncio.Task[None]] = set()
         self._waking = 0
@@ -101,12 +128,9 @@ class SequenceEngine:
         return bool(self._work) or self._waking > 0
 
     # plumbing ----------------------------------------------------------------------
-    def lock(self, context: str) -> asyncio.Lock:
+    def lock(self, context: str) -> AbstractAsyncContextManager[None]:
         """The in-process lock of one sequence (take it before opening a step)."""
-        lock = self._locks.get(context)
-        if lock is None:
-            lock = self._locks[context] = asyncio.Lock()
-        return lock
+        return self.locks.hold(context)
 
     def handled_here(self, event: CloudEvent) -> bool:
         """True (once) for an event this engine emitted and applied directly: its copy from
@@ -472,7 +496,6 @@ class SequenceEngine:
             self.spawn(lambda: self._follow_up(done, status, result), f"escalate:{done.context}")
         else:
             await self._emit_finished(done, status, result)
-        self._locks.pop(done.context, None)
         if release:
             await self.store.release(done.scope, done.context)
             nxt = await self.store.next_waiting((done.project, done.stage, done.service))
@@ -573,19 +596,50 @@ class SequenceEngine:
             await self.finish(seq, "errored", message)
 
     async def recover(self) -> int:
-        """After a restart: re-arm timers, replay answers that arrived, re-run built-in tasks."""
-        open_, _ = await self.store.list(states=("started", "waiting"), limit=10_000)
-        for seq in sorted(open_, key=lambda s: s.created):
-            if seq.state == "waiting":
-                self.spawn(partial(self._start_waiting, seq.context), f"dequeue:{seq.context}")
-                continue
-            if seq.phase in ("delayed", "cooldown", "approval"):
-                self._schedule(seq)
-            elif seq.phase in ("triggered", "started") and seq.triggered_id:
-                self.spawn(partial(self._resume_task, seq), f"resume:{seq.context}")
-            elif seq.phase == "idle":
-                self.spawn(partial(self._resume_idle, seq.context), f"resume:{seq.context}")
-        return len(open_)
+        """After a start: take over and resume the orphaned sequences — those whose lease
+        expired and those this replica id held in a previous life — never one a live
+        replica holds (see `leases.py`)."""
+        count = 0
+        for _ in range(100):  # bounded: 100 rounds of 100
+            taken = await self.store.take_over(previous_life=True)
+            for seq in taken:
+                self.resume(seq)
+            count += len(taken)
+            if len(taken) < 100:
+                break
+        return count
+
+    async def poll(self) -> int:
+        """One round of work driven by committed state: take over sequences whose owner
+        died, fire this replica's due timers (the in-memory timer is only the fast path),
+        start waiting sequences whose scope is free. How many sequences were handled."""
+        self._waking += 1
+        try:
+            taken = await self.store.take_over()
+            for seq in taken:
+                log.info("taking over sequence %s (its replica's lease expired)", seq.context)
+                self.resume(seq)
+            due = await self.store.due()
+            for context, deadline in due:
+                self.spawn(partial(self.on_timer, context, deadline), f"due:{context}")
+            stalled = await self.store.stalled()
+            for context in stalled:
+                self.spawn(partial(self._start_waiting, context), f"dequeue:{context}")
+            return len(taken) + len(due) + len(stalled)
+        finally:
+            self._waking -= 1
+
+    def resume(self, seq: Sequence) -> None:
+        """Pick up a sequence from its committed state: re-arm its timer, replay answers that
+        arrived, re-run a built-in task, start the next task."""
+        if seq.state == "waiting":
+            self.spawn(partial(self._start_waiting, seq.context), f"dequeue:{seq.context}")
+        elif seq.phase in ("delayed", "cooldown", "approval"):
+            self._schedule(seq)
+        elif seq.phase in ("triggered", "started") and seq.triggered_id:
+            self.spawn(partial(self._resume_task, seq), f"resume:{seq.context}")
+        elif seq.phase == "idle":
+            self.spawn(partial(self._resume_idle, seq.context), f"resume:{seq.context}")
 
     async def _resume_idle(self, context: str) -> None:
         async with self.lock(context), self.steps.open():
@@ -602,6 +656,10 @@ class SequenceEngine:
             await self.on_task_event(answers[0])
             return
         async with self.lock(seq.context), self.steps.open():
+            fresh = await self.store.get(seq.context)
+            if fresh is None or fresh.state != "started" or fresh.triggered_id != seq.triggered_id:
+                return  # it moved on meanwhile
+            seq = fresh
             self._schedule(seq)
             tasks = await self.tasks(seq)
             if 0 <= seq.task_index < len(tasks) and tasks[seq.task_index].name != "approval":

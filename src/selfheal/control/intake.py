@@ -12,15 +12,41 @@ import logging
 from selfheal.control.engine import SOURCE, SequenceEngine, parsed_shipyard
 from selfheal.control.problems import ProblemNotice, problem_payload, read_notice
 from selfheal.control.projects import SHIPYARD
+from selfheal.control.sequences import Occurrence
 from selfheal.control.specs import SpecError
-from selfheal.core import CloudEvent, iso_from_epoch, new_id, sequence_event
+from selfheal.core import CloudEvent, epoch_from_iso, iso_from_epoch, new_id, sequence_event
 
 log = logging.getLogger(__name__)
 
 
+def emitted(event: CloudEvent) -> float | None:
+    """When the notifier sent the event (its `time`), if it says."""
+    if not event.time:
+        return None
+    try:
+        return epoch_from_iso(event.time)
+    except ValueError:
+        return None
+
+
 class ProblemIntake:
-    def __init__(self, engine: SequenceEngine) -> None:
+    def __init__(self, engine: SequenceEngine, *, reopen_seconds: float = 60.0) -> None:
         self.engine = engine
+        self.reopen_seconds = reopen_seconds
+
+    async def _claim(
+        self, key: str, context: str, notice: ProblemNotice, event: CloudEvent
+    ) -> Occurrence | None:
+        return await self.engine.store.claim_occurrence(
+            key,
+            context,
+            notice.source,
+            self.engine.runtime.clock.now(),
+            event_id=f"{event.source} {event.id}",
+            number=notice.occurrence,
+            emitted=emitted(event),
+            reopen_seconds=self.reopen_seconds,
+        )
 
     async def _stage(self, notice: ProblemNotice) -> str | None:
         if notice.stage:
@@ -81,11 +107,9 @@ class ProblemIntake:
         ).with_extensions(shkeptncontext=context)
         # one step: the occurrence, the sequence, its scope lock and its first task
         async with engine.lock(context), engine.steps.open():
-            claimed = await store.claim_occurrence(
-                key, context, notice.source, engine.runtime.clock.now()
-            )
+            claimed = await self._claim(key, context, notice, event)
             if claimed is None:
-                return  # a repeated notification of an open occurrence
+                return  # a repeat (see `claim_occurrence`): no new occurrence
             engine.mark_applied(trigger)
             await engine.steps.publish(trigger)
             await engine.trigger_here(trigger, stage, "remediation")
@@ -100,10 +124,7 @@ class ProblemIntake:
         if await store.occurrence_for(context) is not None:
             return True
         key = f"{notice.project}/{event.stage or notice.stage}/{notice.service}/{notice.problem_id}"
-        claimed = await store.claim_occurrence(
-            key, context, notice.source, self.engine.runtime.clock.now()
-        )
-        return claimed is not None
+        return await self._claim(key, context, notice, event) is not None
 
     async def resolved(self, notice: ProblemNotice, stage: str | None) -> None:
         key = f"{notice.project}/{stage}/{notice.service}/{notice.problem_id}"

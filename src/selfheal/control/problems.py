@@ -28,6 +28,8 @@ class ProblemNotice:
     root_cause: str | None
     source: str
     data: Mapping[str, Any]
+    occurrence: int | None = None
+    """The notifier's occurrence number of the problem (the monitor's reopen counter)."""
 
     @property
     def key(self) -> str:
@@ -120,7 +122,18 @@ def _notice(
         root_cause=_text(data, "RootCause", "rootCause"),
         source=event.source,
         data=data,
+        occurrence=_number(data, "occurrence", "Occurrence") or _number(details, "occurrence"),
     )
+
+
+def _number(data: Mapping[str, Any], *names: str) -> int | None:
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+            return int(value)
+    return None
 
 
 def problem_payload(notice: ProblemNotice) -> dict[str, Any]:

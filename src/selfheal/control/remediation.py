@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from selfheal.control import messages
@@ -30,6 +30,10 @@ from selfheal.core import CloudEvent, SelfhealError, task_event
 
 log = logging.getLogger(__name__)
 ALIASES = {"featuretoggle": "toggle-feature"}
+ORPHANED = (
+    "the replica running this action stopped before it answered; the action may or may not"
+    " have run and is not run again"
+)
 
 
 @lru_cache(maxsize=256)
@@ -68,6 +72,8 @@ class RemediationTasks:
         self.evaluator = evaluator
         self.dry_run = dry_run
         self.providers: dict[str, ActionProvider] = {}
+        self._running: set[tuple[str, int]] = set()
+        """(context, index) of the actions this process is executing now."""
         engine.handlers.update(
             {"get-action": self.get_action, "action": self.action, "evaluation": self.evaluation}
         )
@@ -202,31 +208,80 @@ class RemediationTasks:
         *,
         triggered: CloudEvent | None = None,
     ) -> ActionResult | None:
-        """Execute once per (context, index): a finished action is answered from the ledger.
+        """Execute once per (context, index), only under a claim that succeeded.
 
-        With `triggered`, the claim and `.started` are one engine step (committed before the
-        provider runs), and the ledger entry and `.finished` are another."""
+        A finished claim is answered from the ledger. A claim another runner holds is left
+        to it while its lease lives (None: that runner answers); a claim whose runner died
+        (lease expired, or this replica's own from before a restart) is closed as `unknown`
+        with result `fail` — it may or may not have run, and is never run twice. With `triggered`, the claim and
+        `.started` are one engine step (committed before the provider runs), and the
+        ledger entry and `.finished` are another."""
         engine, store = self.engine, self.engine.store
         clock = engine.runtime.clock
         origin = f"selfheal/{action.action}"
+        key = (seq.context, index)
+        committed: list[bool] = []
+        if await store.get_action(seq.context, index) is None and key not in self._running:
+            async with engine.lock(seq.context), engine.steps.open():
+                if await store.claim_action(
+                    seq.context, index, seq.scope, action.action, clock.now()
+                ):
+                    engine.steps.later(lambda: committed.append(True))
+                    if triggered is not None:
+                        message = {"message": messages.action_started(origin)}
+                        started = self._reply(seq, triggered, "started", message, origin)
+                        await engine.apply(started)
+        if not committed:  # lost the claim, or the step rolled back (the sequence moved on)
+            return await self._claimed_elsewhere(seq, index, action, origin, triggered)
+        self._running.add(key)
+        try:
+            return await self._execute(seq, index, action, problem, labels, provider, triggered)
+        finally:
+            self._running.discard(key)
+
+    async def _claimed_elsewhere(
+        self, seq: Sequence, index: int, action: Any, origin: str, triggered: CloudEvent | None
+    ) -> ActionResult | None:
+        engine, store = self.engine, self.engine.store
+        if (seq.context, index) in self._running:
+            return None  # this replica runs it right now and will answer
         record = await store.get_action(seq.context, index)
-        if record is not None and record.finished is not None:
-            result = ActionResult(
-                "errored" if record.status == "errored" else "succeeded",
-                "fail" if record.result == "fail" else "pass",
-                record.message or "",
-                record.data,
-            )
-            if triggered is not None:
-                done = self._finished_action(seq, triggered, origin, action, result)
-                await engine.answer(seq.context, [done])
-            return result
-        async with engine.lock(seq.context), engine.steps.open():
-            if record is None:
-                await store.claim_action(seq.context, index, seq.scope, action.action, clock.now())
-            if triggered is not None:
-                message = {"message": messages.action_started(origin)}
-                await engine.apply(self._reply(seq, triggered, "started", message, origin))
+        if record is not None and record.finished is None:
+            if not await store.settle_orphaned_action(
+                seq.context,
+                index,
+                message=ORPHANED,
+                now=engine.runtime.clock.now(),
+                previous_life=record.owner == store.lease.owner,
+            ):
+                return None  # a live runner holds it: it answers
+            record = await store.get_action(seq.context, index)
+        if record is None or record.finished is None:
+            return None
+        result = ActionResult(
+            "errored" if record.status == "errored" else "succeeded",
+            "fail" if record.result == "fail" else "pass",
+            record.message or "",
+            record.data,
+        )
+        if triggered is not None:
+            done = self._finished_action(seq, triggered, origin, action, result)
+            await engine.answer(seq.context, [done])
+        return result
+
+    async def _execute(
+        self,
+        seq: Sequence,
+        index: int,
+        action: Any,
+        problem: Mapping[str, Any],
+        labels: Mapping[str, str],
+        provider: ActionProvider,
+        triggered: CloudEvent | None,
+    ) -> ActionResult:
+        engine, store = self.engine, self.engine.store
+        clock = engine.runtime.clock
+        origin = f"selfheal/{action.action}"
         request = ActionRequest(
             keptn_context=seq.context,
             action_index=index,
@@ -247,19 +302,24 @@ class RemediationTasks:
         except Exception as exc:  # a provider's bug must end the task, not hang it
             log.exception("action provider for %s failed", action.action)
             outcome = ActionResult("errored", "fail", f"{exc.__class__.__name__} in provider")
+        finish = partial(
+            store.finish_action,
+            seq.context,
+            index,
+            status=outcome.status,
+            result=outcome.result,
+            message=outcome.message,
+            data=dict(outcome.data),
+        )
+        recorded: list[bool] = []
         async with engine.lock(seq.context), engine.steps.open():
-            await store.finish_action(
-                seq.context,
-                index,
-                status=outcome.status,
-                result=outcome.result,
-                message=outcome.message,
-                data=dict(outcome.data),
-                now=clock.now(),
-            )
+            await finish(now=clock.now())
+            engine.steps.later(lambda: recorded.append(True))
             if triggered is not None:
                 done = self._finished_action(seq, triggered, origin, action, outcome)
                 await engine.apply(done)
+        if not recorded:  # the sequence moved on meanwhile: the ledger still gets the result
+            await finish(now=clock.now())
         return outcome
 
     # evaluation ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ state change is a compare-and-set on `version`.
 
 from __future__ import annotations
 
+import builtins
 import json
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from selfheal.control import steps
+from selfheal.control.leases import Lease
 from selfheal.control.steps import Prepared, Steps, run
+from selfheal.core import SystemClock
 from selfheal.storage import Database
 
 metadata = sa.MetaData()
@@ -43,6 +46,8 @@ sequences_table = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("updated", sa.Float, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(64)),
+    sa.Column("lease_until", sa.Float),
 )
 locks_table = sa.Table(
     "control_scope_locks",
@@ -60,6 +65,8 @@ problems_table = sa.Table(
     sa.Column("source", sa.String(512), nullable=False),
     sa.Column("opened", sa.Float, nullable=False),
     sa.Column("resolved", sa.Float),
+    sa.Column("event_id", sa.String(512)),
+    sa.Column("number", sa.Integer),
 )
 actions_table = sa.Table(
     "control_actions",
@@ -74,6 +81,8 @@ actions_table = sa.Table(
     sa.Column("data", sa.Text),
     sa.Column("started", sa.Float, nullable=False),
     sa.Column("finished", sa.Float),
+    sa.Column("owner", sa.String(64)),
+    sa.Column("lease_until", sa.Float),
 )
 
 OPEN_STATES = ("waiting", "started")
@@ -107,6 +116,9 @@ class Sequence:
     created: float = 0.0
     updated: float = 0.0
     version: int = 0
+    owner: str | None = None
+    """The replica that holds the sequence (see `leases.py`); renewed by every write."""
+    lease_until: float | None = None
 
     @property
     def scope(self) -> str:
@@ -122,6 +134,10 @@ class Occurrence:
     source: str
     opened: float
     resolved: float | None
+    event_id: str | None = None
+    """`source id` of the notification that opened this occurrence."""
+    number: int | None = None
+    """The occurrence number the notifier gave (the monitor's `occurrence`), if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +151,8 @@ class ActionRecord:
     data: dict[str, Any]
     started: float
     finished: float | None
+    owner: str | None = None
+    lease_until: float | None = None
 
 
 def scope_key(project: str, stage: str, service: str) -> str:
@@ -174,9 +192,13 @@ def _remember(seq: Sequence) -> None:
 class SequenceStore:
     """Joins the active engine step (see `steps.py`) or runs its own short transaction."""
 
-    def __init__(self, database: Database, steps: Steps | None = None) -> None:
+    def __init__(
+        self, database: Database, steps: Steps | None = None, lease: Lease | None = None
+    ) -> None:
         self._db = database
         self._steps = steps
+        self.lease = lease or Lease("local", 10.0, SystemClock())
+        self._postgres = database.dialect == "postgresql"
         dialect = postgresql if database.dialect == "postgresql" else sqlite
         self._insert_new: Any = dialect.insert
         # the hot statements, built once (see `steps.Prepared`)
@@ -217,6 +239,14 @@ class SequenceStore:
             _select_where(p, "problem_id").order_by(p.c.occurrence.desc()).limit(1)
         )
         self._occurrence_for = Prepared(_select_where(p, "context").limit(1))
+        self._opened_by = Prepared(
+            sa.select(p.c.occurrence)
+            .where(
+                p.c.problem_id == sa.bindparam("w_problem_id"),
+                p.c.event_id == sa.bindparam("w_event_id"),
+            )
+            .limit(1)
+        )
         self._get_action = Prepared(_select_where(a, "context", "action_index"))
         self._finish_action = Prepared(
             sa.update(a)
@@ -254,6 +284,7 @@ class SequenceStore:
 
     # sequences -----------------------------------------------------------------------
     async def insert(self, seq: Sequence) -> bool:
+        seq = replace(seq, owner=self.lease.owner, lease_until=self.lease.until())
         if not await self._insert_once(sequences_table, _to_row(seq)):
             return False
         _remember(seq)
@@ -274,7 +305,10 @@ class SequenceStore:
         latest state and a compare-and-set on the version the step found; a lost
         compare-and-set (here against the step's own newer state, or at that write against
         the database) raises `StaleState` and rolls the whole step back."""
-        new = replace(seq, **changes, version=seq.version + 1)
+        lease = self.lease
+        new = replace(
+            seq, **changes, version=seq.version + 1, owner=lease.owner, lease_until=lease.until()
+        )
         step = steps.current()
         if step is not None:
             pending = step.pending.get(seq.context)
@@ -371,24 +405,59 @@ class SequenceStore:
         return Occurrence(**row._mapping) if row is not None else None
 
     async def claim_occurrence(
-        self, problem_id: str, context: str, source: str, now: float
+        self,
+        problem_id: str,
+        context: str,
+        source: str,
+        now: float,
+        *,
+        event_id: str | None = None,
+        number: int | None = None,
+        emitted: float | None = None,
+        reopen_seconds: float = 0.0,
     ) -> Occurrence | None:
-        """A new occurrence unless one is open already (then None: a repeated notification)."""
-        latest = await self.latest_occurrence(problem_id)
-        if latest is not None and latest.state == "OPEN":
+        """A new occurrence, or None when the notification repeats one (the recurrence rule,
+        docs/control-plane.md): the event that opened an occurrence of this problem is a
+        repeat; so is any OPEN while the latest occurrence is open. After it resolved, a
+        numbered notification (`number`, the monitor's `occurrence`) is new only with a
+        higher number; an unnumbered one only when it was emitted after the RESOLVED and
+        arrives at least `reopen_seconds` after it."""
+        if event_id is not None and await self._seen(problem_id, event_id):
             return None
-        number = latest.occurrence + 1 if latest else 1
-        occ = Occurrence(problem_id, number, context, "OPEN", source, now, None)
+        latest = await self.latest_occurrence(problem_id)
+        if latest is not None:
+            if latest.state == "OPEN":
+                return None
+            if number is not None and latest.number is not None:
+                if number <= latest.number:
+                    return None
+            else:
+                resolved = latest.resolved if latest.resolved is not None else latest.opened
+                if now < resolved + reopen_seconds:
+                    return None
+                if emitted is not None and emitted < resolved:
+                    return None
+        seq_number = latest.occurrence + 1 if latest else 1
+        occ = Occurrence(
+            problem_id, seq_number, context, "OPEN", source, now, None, event_id, number
+        )
         row = {
             "problem_id": problem_id,
-            "occurrence": number,
+            "occurrence": seq_number,
             "context": context,
             "state": "OPEN",
             "source": source,
             "opened": now,
             "resolved": None,
+            "event_id": event_id,
+            "number": number,
         }
         return occ if await self._insert_once(problems_table, row) else None
+
+    async def _seen(self, problem_id: str, event_id: str) -> bool:
+        async with self._use(write=False) as conn:
+            params = {"w_problem_id": problem_id, "w_event_id": event_id}
+            return (await run(conn, self._opened_by, params)).first() is not None
 
     async def resolve_occurrence(self, problem_id: str, now: float) -> Occurrence | None:
         """Mark the open occurrence RESOLVED; the occurrence, or None if none was open."""
@@ -412,9 +481,36 @@ class SequenceStore:
     async def claim_action(
         self, context: str, index: int, scope: str, action: str, now: float
     ) -> bool:
-        """True for the one caller that may execute this action."""
+        """True for the one caller that may execute this action; the claim is leased to this
+        replica (renewed by its heartbeat while the action runs)."""
         row = {"context": context, "action_index": index, "scope": scope, "action": action}
-        return await self._insert_once(actions_table, {**row, "started": now})
+        lease = {"owner": self.lease.owner, "lease_until": self.lease.until()}
+        return await self._insert_once(actions_table, {**row, "started": now, **lease})
+
+    async def settle_orphaned_action(
+        self, context: str, index: int, *, message: str, now: float, previous_life: bool
+    ) -> bool:
+        """Close a claim whose runner died (its lease expired, or — `previous_life` — it is
+        this replica's own from before a restart) as `unknown` with result `fail`: it may or
+        may not have run, so it is never run again; the remediation goes on to its
+        evaluation, which decides whether the next action is needed. False if the claim is finished, or still leased by a live
+        runner."""
+        a = actions_table
+        orphaned = sa.or_(a.c.lease_until.is_(None), a.c.lease_until < now)
+        if previous_life:
+            orphaned = sa.or_(orphaned, a.c.owner == self.lease.owner)
+        async with self._use(write=True) as conn:
+            done = await conn.execute(
+                sa.update(a)
+                .where(
+                    a.c.context == context,
+                    a.c.action_index == index,
+                    a.c.finished.is_(None),
+                    orphaned,
+                )
+                .values(status="unknown", result="fail", message=message, finished=now)
+            )
+        return bool(done.rowcount)
 
     async def finish_action(
         self,
@@ -455,6 +551,8 @@ class SequenceStore:
             json.loads(row.data) if row.data else {},
             row.started,
             row.finished,
+            row.owner,
+            row.lease_until,
         )
 
     async def actions_since(
@@ -469,3 +567,111 @@ class SequenceStore:
             ).scalar_one()
             last = (await run(conn, self._actions_last, params)).scalar()
         return int(count), (float(last) if last is not None else None)
+
+    # leases (see leases.py) --------------------------------------------------------------
+    async def heartbeat(self) -> int:
+        """Renew every lease this replica holds (open sequences, running actions)."""
+        s, a = sequences_table, actions_table
+        owner, until = self.lease.owner, self.lease.until()
+        # two short transactions: a step locks an action row before its sequence row, so
+        # one transaction locking sequences, then actions, could deadlock with it
+        async with self._use(write=True) as conn:
+            seqs = await conn.execute(
+                sa.update(s)
+                .where(s.c.owner == owner, s.c.state.in_(OPEN_STATES))
+                .values(lease_until=until)
+            )
+        async with self._use(write=True) as conn:
+            acts = await conn.execute(
+                sa.update(a)
+                .where(a.c.owner == owner, a.c.finished.is_(None))
+                .values(lease_until=until)
+            )
+        return int(seqs.rowcount or 0) + int(acts.rowcount or 0)
+
+    async def release_leases(self) -> None:
+        """Give up this replica's leases now (a clean shutdown): others take over at once."""
+        s, a = sequences_table, actions_table
+        owner = self.lease.owner
+        async with self._use(write=True) as conn:
+            await conn.execute(
+                sa.update(s)
+                .where(s.c.owner == owner, s.c.state.in_(OPEN_STATES))
+                .values(lease_until=None)
+            )
+        async with self._use(write=True) as conn:
+            await conn.execute(
+                sa.update(a)
+                .where(a.c.owner == owner, a.c.finished.is_(None))
+                .values(lease_until=None)
+            )
+
+    async def take_over(
+        self, *, previous_life: bool = False, limit: int = 100
+    ) -> builtins.list[Sequence]:
+        """Lease to this replica the open sequences whose lease expired (their owner died
+        or let go) — with `previous_life` also those this replica id held before a restart.
+        Never a sequence a live replica holds: the UPDATE re-checks the expiry on the locked
+        row, and on PostgreSQL rows another replica is claiming are skipped."""
+        t = sequences_table
+        owner, now = self.lease.owner, self.lease.clock.now()
+        expired = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now)
+        if previous_life:
+            orphaned: Any = sa.or_(expired, t.c.owner == owner)
+        else:
+            orphaned = sa.and_(expired, sa.or_(t.c.owner.is_(None), t.c.owner != owner))
+        candidates = (
+            sa.select(t.c.context)
+            .where(t.c.state.in_(OPEN_STATES), orphaned)
+            .order_by(t.c.created)
+            .limit(limit)
+        )
+        if self._postgres:
+            candidates = candidates.with_for_update(skip_locked=True)
+        async with self._use(write=True) as conn:
+            rows = (
+                await conn.execute(
+                    sa.update(t)
+                    .where(t.c.context.in_(candidates.scalar_subquery()), orphaned)
+                    .values(owner=owner, lease_until=self.lease.until())
+                    .returning(*t.c)
+                )
+            ).all()
+        return sorted((_from_row(r) for r in rows), key=lambda seq: seq.created)
+
+    async def due(self, *, limit: int = 100) -> builtins.list[tuple[str, float]]:
+        """(context, deadline) of this replica's started sequences whose timer is due."""
+        t = sequences_table
+        now = self.lease.clock.now()
+        async with self._use(write=False) as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(t.c.context, t.c.deadline)
+                    .where(
+                        t.c.owner == self.lease.owner,
+                        t.c.state == "started",
+                        t.c.deadline <= now,
+                        sa.not_(t.c.paused),
+                    )
+                    .order_by(t.c.deadline)
+                    .limit(limit)
+                )
+            ).all()
+        return [(r.context, float(r.deadline)) for r in rows]
+
+    async def stalled(self, *, limit: int = 100) -> builtins.list[str]:
+        """This replica's waiting sequences whose scope nobody holds (the finisher of the
+        previous one died before it started the next)."""
+        t, lk = sequences_table, locks_table
+        scope = t.c.project + "/" + t.c.stage + "/" + t.c.service
+        held = sa.select(lk.c.scope).where(lk.c.scope == scope).exists()
+        async with self._use(write=False) as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(t.c.context)
+                    .where(t.c.owner == self.lease.owner, t.c.state == "waiting", ~held)
+                    .order_by(t.c.created)
+                    .limit(limit)
+                )
+            ).all()
+        return [r.context for r in rows]

@@ -64,6 +64,7 @@ def problem_details(problem: Problem, public_url: str) -> dict[str, Any]:
         "evidence": problem.evidence,
         "source": problem.source,
         "url": problem_url(problem, public_url),
+        "occurrence": problem.occurrence,
     }
 
 

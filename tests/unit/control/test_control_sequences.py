@@ -12,7 +12,7 @@ from selfheal.bootstrap import build
 from selfheal.bus import MemoryBus
 from selfheal.control import ActionResult
 from selfheal.control.config import ControlSettings
-from selfheal.core import ManualClock
+from selfheal.core import ManualClock, iso_from_epoch
 from selfheal.settings import Settings
 from selfheal.web import create_app
 from tests.unit.control.conftest import ADMIN, AdminTokens, Harness, RecordingProvider, seed_problem
@@ -140,8 +140,10 @@ async def test_control_approval_expires_and_resolved_stops(harness: Harness) -> 
     closing.update(id="close", type="sh.keptn.events.problem")
     closing["data"] = {**closing["data"], "State": "RESOLVED"}
     await harness.send(closing)
+    # a recurrence: a new notification, sent after the RESOLVED, past the reopen period
+    await harness.advance(61)
     reopened = seed_problem()
-    reopened["id"] = "reopen"
+    reopened.update(id="reopen", time=iso_from_epoch(harness.clock.now()))
     again = await harness.send(reopened)
     seqs, total = await harness.service.list_sequences()
     assert total == 2
