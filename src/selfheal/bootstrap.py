@@ -114,6 +114,7 @@ async def build(
         registry=registry,
         public_url=settings.base_url,
         templates=make_templates(),
+        bus_unready_seconds=settings.bus_unready_seconds,
     )
     flags = FlagsComponent(runtime, settings.flags, root=settings)
     monitor = MonitorComponent(runtime, settings.monitor)

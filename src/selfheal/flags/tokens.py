@@ -1,8 +1,10 @@
 """API tokens: `project:environment.secret` strings, kept only as hashes, checked from memory.
 
 The hot path (every SDK poll) never touches the database for a known token: hashes are
-cached; an unknown secret is looked up once and then remembered as unknown until a token
-event (from any replica, over the bus) says the set of tokens changed.
+cached; an unknown secret is looked up once and then remembered as unknown until the set of
+tokens changes: a token event on the bus, or the flag revision moving in the database (the
+`RevisionWatcher` reloads the cache then, so a revocation on any replica holds everywhere
+within about a poll interval even while the bus is down).
 """
 
 from __future__ import annotations
@@ -123,10 +125,11 @@ class TokenAuthenticator:
         self._unknown.clear()
 
     async def reset(self) -> None:
-        """Forget everything and reload (a token was revoked, maybe on another replica)."""
-        self._known = {}
-        self._unknown.clear()
-        await self.warm()
+        """Reload (a token was revoked or created, maybe on another replica). The new set
+        replaces the old one in one step, so a valid token never fails while it loads."""
+        known = {t.secret_hash: principal(t) for t in await self._store.tokens()}
+        self._known = known
+        self._unknown = set()
 
     async def warm(self) -> None:
         for token in await self._store.tokens():
