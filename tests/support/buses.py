@@ -38,3 +38,17 @@ class StalledBus:
     async def close(self) -> None:
         self.release()
         await self._inner.close()
+
+
+class CutOffBus(MemoryBus):
+    """An in-process bus that says it lost its server `down` seconds ago (0: connected)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = 0.0
+
+    async def ping(self) -> bool:
+        return self.down == 0 and await super().ping()
+
+    def disconnected_for(self) -> float:
+        return self.down

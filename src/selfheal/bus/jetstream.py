@@ -147,7 +147,7 @@ class JetStreamBus:
 
     def disconnected_for(self) -> float:
         """Seconds since the connection to NATS was lost; 0 while connected."""
-        if self.disconnected_at is None:
+        if self.disconnected_at is None or self._nc.is_connected:
             return 0.0
         return max(0.0, time.monotonic() - self.disconnected_at)
 
