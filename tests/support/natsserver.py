@@ -39,7 +39,16 @@ class NatsServer:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self._proc = subprocess.Popen(
-                [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
+                [
+                    self.binary,
+                    "-js",
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-sd",
+                    str(self.store),
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -53,6 +62,10 @@ class NatsServer:
                     break
                 time.sleep(0.05)
         raise RuntimeError(f"nats-server did not start: {self.log.read_text()[-2000:]}")
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def kill(self) -> None:
         proc, self._proc = self._proc, None

@@ -414,7 +414,10 @@ class JetStreamBus:
         except Exception as exc:
             log.debug("NATS drain: %s", exc)
         if not self._nc.is_closed:
-            await self._nc.close()
+            try:
+                await self._nc.close()
+            except OSError as exc:  # NATS is down while we stop: nothing left to flush to
+                log.debug("NATS close: %s", exc)
 
 
 def _msg_id(event: CloudEvent) -> str:

@@ -23,7 +23,7 @@ class FlagsSettings(BaseModel):
     revision_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # How long a flag write waits for its change event to be handed to the event log before
     # it answers anyway (the event still goes out in the background).
-    publish_wait_seconds: float = Field(default=0.05, ge=0, le=10)
+    publish_wait_seconds: float = Field(default=0.02, ge=0, le=10)
     # SDK registrations kept in memory (the oldest seen go first) and how long one lasts
     # without being seen again.
     applications_limit: int = Field(default=5000, ge=1)

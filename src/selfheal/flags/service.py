@@ -49,7 +49,7 @@ class FlagsService:
         projects: Iterable[str] = ("default",),
         environments: Iterable[str] = ("development", "production"),
         default_environment: str = "production",
-        publish_wait: float = 0.05,
+        publish_wait: float = 0.02,
     ) -> None:
         self.store = store
         self.publish_wait = publish_wait

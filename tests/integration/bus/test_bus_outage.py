@@ -34,7 +34,11 @@ def _event(i: int, tag: str = "x") -> CloudEvent:
 
 async def _connect(url: str, tag: str, **kw: float) -> JetStreamBus:
     return await JetStreamBus.connect(
-        url, stream=f"T_{tag}", subject_prefix=f"t{tag}.", consumer_prefix=f"c{tag}", **kw  # type: ignore[arg-type]
+        url,
+        stream=f"T_{tag}",
+        subject_prefix=f"t{tag}.",
+        consumer_prefix=f"c{tag}",
+        **kw,  # type: ignore[arg-type]
     )
 
 
