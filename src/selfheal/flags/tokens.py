@@ -88,6 +88,7 @@ class TokenAuthenticator:
         self._store = store
         self._known: dict[str, Principal] = {}
         self._unknown: set[str] = set()
+        self._forgotten: set[str] = set()
 
     async def authenticate(self, secret: str) -> Principal | None:
         if not secret:
@@ -119,6 +120,7 @@ class TokenAuthenticator:
 
     def forget(self, secret_hash: str) -> None:
         self._known.pop(secret_hash, None)
+        self._forgotten.add(secret_hash)
 
     def invalidate(self) -> None:
         """Tokens changed somewhere: unknown secrets must be looked up again."""
@@ -127,7 +129,10 @@ class TokenAuthenticator:
     async def reset(self) -> None:
         """Reload (a token was revoked or created, maybe on another replica). The new set
         replaces the old one in one step, so a valid token never fails while it loads."""
+        self._forgotten = set()
         known = {t.secret_hash: principal(t) for t in await self._store.tokens()}
+        for secret_hash in self._forgotten:  # revoked here while the list was being read
+            known.pop(secret_hash, None)
         self._known = known
         self._unknown = set()
 
