@@ -71,6 +71,21 @@ class InstrumentedBus:
             return type
         return OTHER
 
+    async def publish_many(self, events: list[CloudEvent]) -> None:
+        """Pipelined where the inner bus can (JetStream's acks overlap), else in order."""
+        many = getattr(self.inner, "publish_many", None)
+        if many is None:
+            for event in events:
+                await self.publish(event)
+            return
+        await many(events)
+        for event in events:
+            label = self._label(event.type)
+            child = self._published_by.get(label)
+            if child is None:
+                child = self._published_by[label] = self._published.labels(label)
+            child.inc()
+
     async def subscribe(
         self, pattern: str, handler: Handler, *, group: str | None = None
     ) -> Subscription:
