@@ -148,6 +148,7 @@ async def build(
         registry=registry,
         public_url=settings.base_url,
         templates=make_templates(),
+        bus_unready_seconds=settings.bus_unready_seconds,
         retention=retention,
         retention_windows=windows,
     )

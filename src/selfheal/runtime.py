@@ -294,7 +294,11 @@ class Runtime:
     auth: Authenticator = field(default_factory=NoAuthenticator)
     ui_auth: UiAuth = field(default_factory=NoUiAuth)
     ready: bool = False
+    bus_unready_seconds: float = 30.0
+    """/readyz answers 503 once the bus has been unreachable this long."""
     extras: dict[str, Any] = field(default_factory=dict)
+    health: dict[str, Callable[[], dict[str, object]]] = field(default_factory=dict)
+    """Per-context status for /readyz (e.g. how far behind the database a replica is)."""
 
     async def ui_user(self, request: Request) -> str:
         """The user logged in to the web UI, or `LoginRequired` (a redirect to the login

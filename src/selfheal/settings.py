@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     bus_url: str = "memory://"
+    # /readyz turns 503 once NATS has been unreachable this long (shorter outages are ridden
+    # out: flags and tokens converge through the database, events wait in the outbox)
+    bus_unready_seconds: float = Field(default=30.0, gt=0)
     host: str = "127.0.0.1"
     port: int = Field(default=4242, ge=1, le=65535)
     public_url: str | None = None

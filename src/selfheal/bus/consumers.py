@@ -4,8 +4,17 @@ Why not nats-py's `PullSubscription.fetch`: a batch fetch waits for the whole ba
 timeout) before returning, which trades latency for throughput. Here pull requests stay
 outstanding on the server (`prefetch` messages of credit, refilled at half), so a message
 reaches the handler as soon as it is stored, and a busy stream still moves in batches.
-Messages arrive on one inbox subscription whose callback runs the handler; nats-py runs a
-subscription's callbacks one at a time, so a member handles one event at a time, in order.
+Messages arrive on one inbox subscription whose callback only queues them; one worker task
+runs the handler, so a member handles one event at a time, in order.
+
+Every event a member holds (the one in hand and the ones prefetched behind it) gets an
+in-progress ack every `ack_wait / 3` seconds, so `ack_wait` can be short: when a member
+dies, what it held is redelivered to another member after `ack_wait` seconds (5 by default),
+not after a long timeout sized for the slowest handler.
+
+A status 409 "consumer deleted" or 503 "no responders" on a pull means the server no
+longer has the consumer (an ephemeral one is deleted after `inactive_threshold` without a
+client, e.g. a long outage): the member tells its owner (`on_lost`), which re-creates it.
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ import asyncio
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from selfheal.bus.protocol import Handler
 from selfheal.bus.subjects import matches
@@ -49,6 +60,7 @@ class PullMember:
         max_deliver: int,
         redelivery_delay: float,
         api_prefix: str = "$JS.API",
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self._nc = nc
         self.stream = stream
@@ -69,12 +81,32 @@ class PullMember:
         self._last_pull = 0.0
         self._stopping = False
         self._refresher: asyncio.Task[None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._held: deque[Msg] = deque()
+        self._in_hand: Msg | None = None
+        self._arrived = asyncio.Event()
+        self._on_lost = on_lost
+        self.last_sequence = 0
+        """Stream sequence of the newest event received (a re-created consumer resumes after it)."""
+
+    @property
+    def held(self) -> int:
+        """Events received and not yet acknowledged (queued and in hand)."""
+        return len(self._held) + (1 if self._in_hand is not None else 0)
+
+    def retarget(self, consumer: str) -> None:
+        """Pull from another consumer (the re-created one) from now on."""
+        self._next_subject = self._next_subject[: -len(self.consumer)] + consumer
+        self.consumer = consumer
 
     async def start(self) -> None:
         self._inbox = self._nc.new_inbox()
         self._sub = await self._nc.subscribe(
             self._inbox, cb=self._on_message, pending_msgs_limit=max(1024, self._prefetch * 4)
         )
+        self._worker = asyncio.create_task(self._work(), name=f"bus-work:{self.consumer}")
+        self._keeper = asyncio.create_task(self._keep_alive(), name=f"bus-keep:{self.consumer}")
         await self._pull()
         self._refresher = asyncio.create_task(self._refresh(), name=f"bus-pull:{self.consumer}")
 
@@ -84,7 +116,8 @@ class PullMember:
         await self._pull()
 
     async def _pull(self) -> None:
-        want = self._prefetch - self._outstanding
+        # credit on the server plus events held here never exceed `prefetch`
+        want = self._prefetch - self._outstanding - self.held
         if self._stopping or want <= 0 or not self._nc.is_connected:
             return
         request = {"batch": want, "expires": int(self._expires * 1e9)}
@@ -110,9 +143,45 @@ class PullMember:
             self._on_status(status, headers or {})
         else:
             self._outstanding = max(0, self._outstanding - 1)
-            await self._deliver(msg)
+            self._held.append(msg)
+            self._arrived.set()
         if self._outstanding <= self._prefetch // 2:
             await self._pull()
+
+    async def _work(self) -> None:
+        while True:
+            if not self._held:
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            msg = self._held.popleft()
+            self._in_hand = msg
+            try:
+                await self._deliver(msg)
+            except Exception as exc:  # a NATS error acking: the server redelivers it
+                log.warning("consumer %s: acknowledging failed: %s", self.consumer, exc)
+            finally:
+                self._in_hand = None
+            if self._outstanding <= self._prefetch // 2 and not self._stopping:
+                try:
+                    await self._pull()
+                except Exception as exc:
+                    log.debug("pull for %s failed: %s", self.consumer, exc)
+
+    async def _keep_alive(self) -> None:
+        """In-progress acks for every held event, so only a dead member's events time out."""
+        interval = max(0.2, self._ack_wait / 3)
+        while True:
+            await asyncio.sleep(interval)
+            held = ([self._in_hand] if self._in_hand is not None else []) + list(self._held)
+            if not held or not self._nc.is_connected:
+                continue
+            for msg in held:
+                try:
+                    await msg.in_progress()
+                except Exception as exc:
+                    log.debug("in-progress ack failed: %s", exc)
+                    break
 
     def _on_status(self, status: str, headers: dict[str, str]) -> None:
         if status == "100":  # idle heartbeat
@@ -122,30 +191,37 @@ class PullMember:
             self._outstanding = max(0, self._outstanding - int(pending))
         else:
             self._outstanding = 0
-        if status not in ("404", "408"):
+        description = headers.get("Description", "")
+        if status == "503" or (status == "409" and "deleted" in description.lower()):
             log.warning(
-                "pull consumer %s: %s %s", self.consumer, status, headers.get("Description", "")
+                "pull consumer %s is gone (%s %s); re-creating it",
+                self.consumer,
+                status,
+                description or "no responders",
             )
+            if self._on_lost is not None and not self._stopping:
+                self._on_lost()
+            return
+        if status not in ("404", "408"):
+            log.warning("pull consumer %s: %s %s", self.consumer, status, description)
 
     async def _deliver(self, msg: Msg) -> None:
         subject = msg.subject[self._prefix_len :]
         if self._client_filter is not None and not matches(self._client_filter, subject):
             await msg.ack()
             return
+        self.last_sequence = max(self.last_sequence, _sequence(msg))
         try:
             event = CloudEvent.from_json(msg.data)
         except InvalidEvent as exc:
             log.error("dropping a message on %s that is not a CloudEvent: %s", msg.subject, exc)
             await msg.term()
             return
-        keepalive = _KeepAlive(msg, self._ack_wait / 2)
         try:
             await self._handler(event)
         except Exception:
-            keepalive.cancel()
             await self._failed(msg, event)
             return
-        keepalive.cancel()
         await msg.ack()
 
     async def _failed(self, msg: Msg, event: CloudEvent) -> None:
@@ -170,22 +246,44 @@ class PullMember:
         await msg.nak(delay=self._redelivery_delay * attempt)
 
     async def stop(self, timeout: float) -> None:
-        """Stop pulling, finish the messages already delivered to us, then unsubscribe."""
+        """Stop pulling, finish the events already received (up to `timeout`), hand back
+        the rest (nak: redelivered at once to another member), then unsubscribe."""
         self._stopping = True
-        if self._refresher is not None:
-            self._refresher.cancel()
-            try:
-                await self._refresher
-            except asyncio.CancelledError:
-                pass
+        for task in (self._refresher, self._keeper):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         sub, self._sub = self._sub, None
-        if sub is None or self._nc.is_closed:
+        if sub is not None and not self._nc.is_closed:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:
+                log.debug("unsubscribing %s: %s", self.consumer, exc)
+        worker, self._worker = self._worker, None
+        if worker is None:
             return
-        try:
-            await asyncio.wait_for(sub.drain(), timeout)  # type: ignore[no-untyped-call]
-        except TimeoutError:
+        deadline = time.monotonic() + timeout
+        while self.held and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self.held:
             log.warning("consumer %s: handlers still busy after %.1fs", self.consumer, timeout)
-            await sub.unsubscribe()
+        worker.cancel()
+        try:
+            await worker
+        except asyncio.CancelledError:
+            pass
+        left, self._held = list(self._held), deque()
+        for msg in left:
+            if self._nc.is_closed or not self._nc.is_connected:
+                break
+            try:
+                await msg.nak()
+            except Exception as exc:
+                log.debug("nak on stop failed: %s", exc)
+                break
 
 
 def _delivered(msg: Msg) -> int:
@@ -195,25 +293,8 @@ def _delivered(msg: Msg) -> int:
         return 1
 
 
-class _KeepAlive:
-    """While a slow handler still works on an event, tell the server not to redeliver it."""
-
-    def __init__(self, msg: Msg, interval: float) -> None:
-        self._msg = msg
-        self._interval = interval
-        self._loop = asyncio.get_running_loop()
-        self._task: asyncio.Task[None] | None = None
-        self._handle = self._loop.call_later(interval, self._fire)
-
-    def _fire(self) -> None:
-        self._task = self._loop.create_task(self._msg.in_progress())
-        self._task.add_done_callback(_ignore_result)
-        self._handle = self._loop.call_later(self._interval, self._fire)
-
-    def cancel(self) -> None:
-        self._handle.cancel()
-
-
-def _ignore_result(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.debug("in-progress ack failed: %s", task.exception())
+def _sequence(msg: Msg) -> int:
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:  # not a JetStream reply subject
+        return 0

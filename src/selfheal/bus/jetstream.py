@@ -6,6 +6,12 @@ to the event's source and id, so a retried publish is dropped by JetStream's dup
 window. A `group` is a durable pull consumer shared by its members; no group is an
 ephemeral consumer that sees only new events. A handler that raises is nak'ed with a
 growing delay until `max_deliver`, then the event is terminated and logged.
+
+The server deletes an ephemeral consumer `inactive_threshold` seconds after its last client
+went away, e.g. during an outage longer than that. After every reconnect (and whenever a
+pull says the consumer is gone) each subscription checks its consumer and re-creates a
+missing one under a new name, starting after the last stream sequence it received, so
+nothing still in the stream is missed; a durable consumer is re-created with its own name.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import asyncio
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from selfheal.bus.consumers import PullMember
@@ -25,6 +33,7 @@ from selfheal.core import CloudEvent, new_id
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.js import JetStreamContext
+    from nats.js.api import ConsumerConfig
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +43,65 @@ _STREAM_EXISTS = 10058
 
 
 class JetStreamSubscription:
-    def __init__(self, bus: JetStreamBus, member: PullMember, *, ephemeral: bool) -> None:
+    def __init__(
+        self, bus: JetStreamBus, member: PullMember, config: ConsumerConfig, *, ephemeral: bool
+    ) -> None:
         self._bus = bus
         self._member = member
+        self._config = config
         self._ephemeral = ephemeral
+        self._recovering: asyncio.Task[None] | None = None
+        self.recreated = 0
+        """How often the consumer had to be re-created (a test and an operator look here)."""
+
+    @property
+    def consumer(self) -> str:
+        return self._member.consumer
+
+    def lost(self) -> None:
+        """The member learnt that its consumer is gone: re-create it (once at a time)."""
+        if self._recovering is None or self._recovering.done():
+            self._recovering = asyncio.get_running_loop().create_task(
+                self.recover(), name=f"bus-recover:{self._member.consumer}"
+            )
+
+    async def recover(self) -> None:
+        """Make sure the consumer exists (re-create it if the server dropped it), then pull."""
+        from nats.js.api import DeliverPolicy
+        from nats.js.errors import NotFoundError
+
+        js = self._bus._js
+        try:
+            await js.consumer_info(self._member.stream, self._member.consumer)
+        except NotFoundError:
+            config = self._config
+            if self._ephemeral:
+                name = _NAME_UNSAFE.sub("_", f"{self._bus.consumer_prefix}-eph-{new_id()[:12]}")
+                config = replace(config, name=name)
+                if self._member.last_sequence:
+                    config = replace(
+                        config,
+                        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                        opt_start_seq=self._member.last_sequence + 1,
+                    )
+            await js.add_consumer(self._member.stream, config)
+            log.warning(
+                "consumer %s was deleted by the server (outage longer than its "
+                "inactive_threshold?); re-created as %s from stream sequence %s",
+                self._member.consumer,
+                config.name,
+                config.opt_start_seq or "new",
+            )
+            self._member.retarget(str(config.name))
+            self.recreated += 1
+        await self._member.repull()
 
     async def unsubscribe(self) -> None:
         if self not in self._bus._subscriptions:
             return
         self._bus._subscriptions.discard(self)
+        if self._recovering is not None:
+            self._recovering.cancel()
         await self._member.stop(self._bus.drain_timeout)
         if self._ephemeral and self._bus._nc.is_connected:
             try:
@@ -67,6 +126,7 @@ class JetStreamBus:
         prefetch: int,
         publish_timeout: float,
         drain_timeout: float,
+        inactive_threshold: float = 30.0,
     ) -> None:
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream(timeout=publish_timeout)
@@ -79,8 +139,17 @@ class JetStreamBus:
         self.prefetch = prefetch
         self.publish_timeout = publish_timeout
         self.drain_timeout = drain_timeout
+        self.inactive_threshold = inactive_threshold
         self._subscriptions: set[JetStreamSubscription] = set()
         self._closed = False
+        self.disconnected_at: float | None = None
+        """Monotonic time the connection was lost (None while connected)."""
+
+    def disconnected_for(self) -> float:
+        """Seconds since the connection to NATS was lost; 0 while connected."""
+        if self.disconnected_at is None or self._nc.is_connected:
+            return 0.0
+        return max(0.0, time.monotonic() - self.disconnected_at)
 
     @classmethod
     async def connect(
@@ -90,10 +159,11 @@ class JetStreamBus:
         consumer_prefix: str = "selfheal",
         stream: str = "SELFHEAL",
         subject_prefix: str = "",
-        ack_wait: float = 30.0,
+        ack_wait: float = 5.0,
         max_deliver: int = 5,
         redelivery_delay: float = 0.5,
-        prefetch: int = 64,
+        prefetch: int = 32,
+        inactive_threshold: float = 30.0,
         max_age: float = 7 * 24 * 3600.0,
         publish_timeout: float = 5.0,
         drain_timeout: float = 10.0,
@@ -108,9 +178,12 @@ class JetStreamBus:
         async def reconnected() -> None:
             log.info("NATS reconnected to %s", nc.connected_url.netloc if nc.connected_url else "?")
             if bus is not None:
-                await bus._repull()
+                bus.disconnected_at = None
+                await bus._recover()
 
         async def disconnected() -> None:
+            if bus is not None and bus.disconnected_at is None:
+                bus.disconnected_at = time.monotonic()
             if bus is None or not bus._closed:
                 log.warning("NATS disconnected; reconnecting")
 
@@ -149,6 +222,7 @@ class JetStreamBus:
             prefetch=prefetch,
             publish_timeout=publish_timeout,
             drain_timeout=drain_timeout,
+            inactive_threshold=inactive_threshold,
         )
         try:
             await bus._ensure_stream(max_age)
@@ -263,7 +337,7 @@ class JetStreamBus:
             max_deliver=self.max_deliver,
             filter_subject=server_filter,
             max_ack_pending=max(1000, self.prefetch * 16),
-            inactive_threshold=None if group is not None else max(30.0, self.ack_wait),
+            inactive_threshold=None if group is not None else max(1.0, self.inactive_threshold),
         )
         try:
             await self._js.add_consumer(self.stream, config)
@@ -271,6 +345,12 @@ class JetStreamBus:
             if group is None or not await self._consumer_exists(name):
                 raise BusError(f"cannot create consumer {name}: {exc}") from exc
             log.warning("consumer %s exists with another configuration; using it: %s", name, exc)
+        sub: JetStreamSubscription | None = None
+
+        def lost() -> None:
+            if sub is not None:
+                sub.lost()
+
         member = PullMember(
             self._nc,
             stream=self.stream,
@@ -282,9 +362,10 @@ class JetStreamBus:
             ack_wait=self.ack_wait,
             max_deliver=self.max_deliver,
             redelivery_delay=self.redelivery_delay,
+            on_lost=lost,
         )
+        sub = JetStreamSubscription(self, member, config, ephemeral=group is None)
         await member.start()
-        sub = JetStreamSubscription(self, member, ephemeral=group is None)
         self._subscriptions.add(sub)
         return sub
 
@@ -304,12 +385,13 @@ class JetStreamBus:
         except Exception:
             return False
 
-    async def _repull(self) -> None:
+    async def _recover(self) -> None:
+        """After a reconnect: every consumer exists again (re-created if needed) and pulls."""
         for sub in list(self._subscriptions):
             try:
-                await sub._member.repull()
-            except Exception as exc:
-                log.debug("re-pull after reconnect failed: %s", exc)
+                await sub.recover()
+            except Exception as exc:  # NATS went away again: the next reconnect retries
+                log.warning("recovering consumer %s after reconnect failed: %s", sub.consumer, exc)
 
     async def ping(self) -> bool:
         if self._closed or not self._nc.is_connected:
@@ -332,7 +414,10 @@ class JetStreamBus:
         except Exception as exc:
             log.debug("NATS drain: %s", exc)
         if not self._nc.is_closed:
-            await self._nc.close()
+            try:
+                await self._nc.close()
+            except OSError as exc:  # NATS is down while we stop: nothing left to flush to
+                log.debug("NATS close: %s", exc)
 
 
 def _msg_id(event: CloudEvent) -> str:

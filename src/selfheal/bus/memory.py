@@ -1,4 +1,10 @@
-"""The in-process bus: the embedded default and the test double."""
+"""The in-process bus: the embedded default and the test double.
+
+Queues are bounded (`queue_limit` events per consumer). A publisher that finds a queue full
+waits until its handler has made room (back-pressure; nothing is dropped). A publish made
+from inside one of this bus's handlers does not wait: that handler may be the only one able
+to make room, so waiting could deadlock the bus; such a queue may briefly exceed its limit.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ class _Consumer:
     group: str | None
     queue: deque[_Delivery] = field(default_factory=deque)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    room: asyncio.Event = field(default_factory=asyncio.Event)
     members: int = 0
     in_flight: int = 0
 
@@ -52,6 +59,7 @@ class _MemorySubscription:
         if self._consumer.group is None:
             self._bus._consumers.remove(self._consumer)
             self._bus._routes.clear()
+            self._consumer.room.set()  # publishers waiting on it give up
 
 
 class MemoryBus:
@@ -61,7 +69,11 @@ class MemoryBus:
     bounds the attempts, as JetStream's consumer setting of the same name does.
     """
 
-    def __init__(self, *, max_deliver: int = 5, redelivery_delay: float = 0.05) -> None:
+    def __init__(
+        self, *, max_deliver: int = 5, redelivery_delay: float = 0.05, queue_limit: int = 10_000
+    ) -> None:
+        self.queue_limit = max(1, queue_limit)
+        self._handlers: set[asyncio.Task[None]] = set()
         self._consumers: list[_Consumer] = []
         self._groups: dict[tuple[str, str], _Consumer] = {}
         self._max_deliver = max_deliver
@@ -84,8 +96,17 @@ class MemoryBus:
                 self._routes.clear()
             self._routes[event.type] = route
         for consumer in route:
+            if len(consumer.queue) >= self.queue_limit:
+                await self._wait_for_room(consumer)
             consumer.queue.append(_Delivery(event))
             consumer.ready.set()
+
+    async def _wait_for_room(self, consumer: _Consumer) -> None:
+        if asyncio.current_task() in self._handlers:
+            return  # see the module docstring
+        while len(consumer.queue) >= self.queue_limit and consumer in self._consumers:
+            consumer.room.clear()
+            await consumer.room.wait()
 
     async def subscribe(
         self, pattern: str, handler: Handler, *, group: str | None = None
@@ -104,6 +125,8 @@ class MemoryBus:
             self._routes.clear()
         consumer.members += 1
         task = asyncio.create_task(self._run(consumer, handler), name=f"bus:{group or pattern}")
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
         sub = _MemorySubscription(self, consumer, task)
         self._subscriptions.add(sub)
         return sub
@@ -115,6 +138,7 @@ class MemoryBus:
                 await consumer.ready.wait()
                 continue
             delivery = consumer.queue.popleft()
+            consumer.room.set()
             consumer.in_flight += 1
             try:
                 await handler(delivery.event)

@@ -18,6 +18,7 @@ from selfheal.flags.api.guard import Guard
 from selfheal.flags.api.ui import router as ui_router
 from selfheal.flags.config import FlagsSettings
 from selfheal.flags.metrics import UsageMetrics
+from selfheal.flags.revisions import RevisionWatcher
 from selfheal.flags.segments import SegmentService
 from selfheal.flags.service import EVENT_PREFIX, FlagsService
 from selfheal.flags.sessions import Sessions
@@ -49,14 +50,27 @@ class FlagsComponent:
             projects=settings.projects,
             environments=settings.environments,
             default_environment=settings.default_environment,
+            publish_wait=settings.publish_wait_seconds,
         )
         self.auth = TokenAuthenticator(self.store)
         self.sessions = Sessions(self.store, runtime.clock, hours=settings.session_hours)
         self.segments = SegmentService(self.service)
         self.tokens = TokenService(self.service, self.auth)
         self.usage = UsageMetrics(
-            self.store, runtime.clock, bucket_seconds=settings.metrics_bucket_seconds
+            self.store,
+            runtime.clock,
+            bucket_seconds=settings.metrics_bucket_seconds,
+            limit=settings.applications_limit,
+            ttl=settings.applications_ttl_seconds,
         )
+        self.revisions = RevisionWatcher(
+            self.service,
+            self.auth,
+            runtime.clock,
+            interval=settings.revision_poll_seconds,
+            registry=runtime.registry,
+        )
+        runtime.health["flags"] = self.revisions.status
         self.hub = StreamHub(keepalive=settings.keepalive_seconds, registry=runtime.registry)
         self.service.on_snapshot(self.hub.publish)
         self.guard = Guard(runtime, self.auth, settings.default_environment)
@@ -108,7 +122,8 @@ class FlagsComponent:
             list(self.root.init_frontend_api_tokens),
         )
         await self.auth.warm()
-        await self.service.refresh()
+        snapshot = await self.service.refresh()
+        self.revisions.start(snapshot.revision)
         self._subscription = await self.runtime.events.subscribe(EVENT_PREFIX + ">", self._on_event)
 
     async def _on_event(self, event: CloudEvent) -> None:
@@ -124,6 +139,8 @@ class FlagsComponent:
 
     async def stop(self) -> None:
         self.hub.close()
+        await self.revisions.stop()
+        await self.service.drain(timeout=5.0)
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None

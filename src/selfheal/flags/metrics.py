@@ -1,7 +1,14 @@
-"""SDK usage metrics (`POST /api/client/metrics`) and registrations, per flag over time."""
+"""SDK usage metrics (`POST /api/client/metrics`) and registrations, per flag over time.
+
+Registrations are kept in memory for the UI's "applications" view, bounded: at most `limit`
+(app, instance) pairs, each dropped `ttl` seconds after it was last seen, the least recently
+seen first when full. SDK instance ids change on every restart, so without a bound the
+table grows with every deploy of every client.
+"""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,25 +29,54 @@ class Application:
 
 
 class UsageMetrics:
-    def __init__(self, store: SqlFlagStore, clock: Clock, *, bucket_seconds: int = 60) -> None:
+    def __init__(
+        self,
+        store: SqlFlagStore,
+        clock: Clock,
+        *,
+        bucket_seconds: int = 60,
+        limit: int = 5000,
+        ttl: float = 2 * 24 * 3600.0,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._bucket = bucket_seconds
-        self.applications: dict[tuple[str, str], Application] = {}
+        self._limit = max(1, limit)
+        self._ttl = ttl
+        self._applications: OrderedDict[tuple[str, str], Application] = OrderedDict()
+
+    @property
+    def applications(self) -> dict[tuple[str, str], Application]:
+        """Registrations seen within the last `ttl` seconds, least recently seen first."""
+        self._expire()
+        return dict(self._applications)
+
+    def _expire(self) -> None:
+        cutoff = self._clock.now() - self._ttl
+        while self._applications:
+            oldest = next(iter(self._applications.values()))
+            if oldest.last_seen >= cutoff:
+                break
+            self._applications.popitem(last=False)
 
     def register(self, raw: Any, environment: str) -> None:
         d = v.obj(raw, "body")
         app = v.string(d.get("appName"), "appName") or ""
         instance = str(d.get("instanceId") or "")
         strategies = [s for s in d.get("strategies") or () if isinstance(s, str)]
-        self.applications[(app, instance)] = Application(
-            app,
-            instance,
-            str(d.get("sdkVersion") or ""),
-            strategies,
+        key = (app[:255], instance[:255])
+        self._applications.pop(key, None)
+        self._applications[key] = Application(
+            key[0],
+            key[1],
+            str(d.get("sdkVersion") or "")[:100],
+            strategies[:100],
             environment,
             self._clock.now(),
         )
+        self._expire()
+        while len(self._applications) > self._limit:
+            self._applications.popitem(last=False)
 
     def _start(self, value: Any) -> int:
         when = self._clock.now()

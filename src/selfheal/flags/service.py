@@ -1,5 +1,12 @@
 """FlagsService: every change to flags goes through here, becomes an audit event in the
-database and a CloudEvent on the bus, and moves the snapshot SDKs are served from."""
+database and a CloudEvent on the bus, and moves the snapshot SDKs are served from.
+
+A change is committed (flag row and audit event, one transaction) and served by this
+replica before its CloudEvent goes out; the request waits for that publish at most
+`publish_wait` seconds, then answers while the publish finishes in the background. A flip is
+the kill switch: it must answer while NATS is down, and other replicas pick it up from the
+database anyway (`RevisionWatcher`).
+"""
 
 from __future__ import annotations
 
@@ -42,8 +49,11 @@ class FlagsService:
         projects: Iterable[str] = ("default",),
         environments: Iterable[str] = ("development", "production"),
         default_environment: str = "production",
+        publish_wait: float = 0.02,
     ) -> None:
         self.store = store
+        self.publish_wait = publish_wait
+        self._publishing: set[asyncio.Task[bool]] = set()
         self.events = events
         self.clock = clock
         self.projects = tuple(projects)
@@ -72,12 +82,36 @@ class FlagsService:
         return self.snapshot
 
     async def _publish(self, event: AuditEvent) -> None:
+        """Hand the change's CloudEvent to the event log, waiting at most `publish_wait`."""
         data = {**event.to_dict(), "revision": event.id}
-        await self.events.publish(
-            CloudEvent(
-                type=EVENT_PREFIX + event.type, source=SOURCE, data=data, id=f"flags-{event.id}"
-            )
+        cloud = CloudEvent(
+            type=EVENT_PREFIX + event.type, source=SOURCE, data=data, id=f"flags-{event.id}"
         )
+        task = asyncio.get_running_loop().create_task(
+            self.events.publish(cloud), name=f"flags-publish:{event.id}"
+        )
+        self._publishing.add(task)
+        task.add_done_callback(self._published)
+        done, _ = await asyncio.wait({task}, timeout=self.publish_wait)
+        if not done:
+            log.warning(
+                "publishing %s is slow (bus down?); answering without waiting for it", cloud.type
+            )
+
+    def _published(self, task: asyncio.Task[bool]) -> None:
+        self._publishing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("publishing a flag event failed: %s", task.exception())
+
+    @property
+    def publishing(self) -> int:
+        """Change events still on their way to the event log."""
+        return len(self._publishing)
+
+    async def drain(self, timeout: float) -> None:
+        """Give publishes still in flight up to `timeout` seconds (shutdown)."""
+        if self._publishing:
+            await asyncio.wait(set(self._publishing), timeout=timeout)
 
     async def _done(self, event: AuditEvent | None) -> None:
         if event is None:

@@ -1,8 +1,10 @@
 """API tokens: `project:environment.secret` strings, kept only as hashes, checked from memory.
 
 The hot path (every SDK poll) never touches the database for a known token: hashes are
-cached; an unknown secret is looked up once and then remembered as unknown until a token
-event (from any replica, over the bus) says the set of tokens changed.
+cached; an unknown secret is looked up once and then remembered as unknown until the set of
+tokens changes: a token event on the bus, or the flag revision moving in the database (the
+`RevisionWatcher` reloads the cache then, so a revocation on any replica holds everywhere
+within about a poll interval even while the bus is down).
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class TokenAuthenticator:
         self._store = store
         self._known: dict[str, Principal] = {}
         self._unknown: set[str] = set()
+        self._forgotten: set[str] = set()
 
     async def authenticate(self, secret: str) -> Principal | None:
         if not secret:
@@ -117,16 +120,21 @@ class TokenAuthenticator:
 
     def forget(self, secret_hash: str) -> None:
         self._known.pop(secret_hash, None)
+        self._forgotten.add(secret_hash)
 
     def invalidate(self) -> None:
         """Tokens changed somewhere: unknown secrets must be looked up again."""
         self._unknown.clear()
 
     async def reset(self) -> None:
-        """Forget everything and reload (a token was revoked, maybe on another replica)."""
-        self._known = {}
-        self._unknown.clear()
-        await self.warm()
+        """Reload (a token was revoked or created, maybe on another replica). The new set
+        replaces the old one in one step, so a valid token never fails while it loads."""
+        self._forgotten = set()
+        known = {t.secret_hash: principal(t) for t in await self._store.tokens()}
+        for secret_hash in self._forgotten:  # revoked here while the list was being read
+            known.pop(secret_hash, None)
+        self._known = known
+        self._unknown = set()
 
     async def warm(self) -> None:
         for token in await self._store.tokens():

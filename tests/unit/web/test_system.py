@@ -3,8 +3,10 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from selfheal.bootstrap import Container
+from selfheal.bootstrap import Container, build
+from selfheal.settings import Settings
 from selfheal.web import create_app
+from tests.support.buses import CutOffBus
 
 
 def client(container: Container) -> httpx.AsyncClient:
@@ -33,3 +35,25 @@ async def test_metrics_parse_with_prometheus_parser(container: Container) -> Non
     names = {f.name for f in text_string_to_metric_families(text)}
     assert "selfheal_http_requests" in names
     assert "selfheal_events_published" in names
+
+
+async def test_readyz_rides_out_a_short_bus_outage_and_reports_lag(settings: Settings) -> None:
+    bus = CutOffBus()
+    c = await build(settings, bus=bus)
+    await c.start()
+    try:
+        async with client(c) as http:
+            body = (await http.get("/readyz")).json()
+            assert body["flags"]["behind"] == 0
+            assert body["flags"]["revision"] == body["flags"]["database_revision"]
+            bus.down = 5.0
+            r = await http.get("/readyz")
+            assert r.status_code == 200 and r.json()["bus"] == "unreachable"
+            assert r.json()["bus_disconnected_seconds"] == 5.0
+            bus.down = settings.bus_unready_seconds + 1
+            assert (await http.get("/readyz")).status_code == 503
+            text = (await http.get("/metrics")).text
+            assert "selfheal_bus_disconnected_seconds" in text
+            assert "selfheal_flags_revision_lag" in text
+    finally:
+        await c.stop()
