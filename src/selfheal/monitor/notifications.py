@@ -213,15 +213,25 @@ class Notifier:
         # never sees RESOLVED before an OPEN that was still being retried
         self._last: dict[tuple[str, str], asyncio.Task[None]] = {}
 
+    def events(self, problem: Problem, transition: str) -> list[CloudEvent]:
+        """The bus event of a transition (OPEN and RESOLVED; an UPDATE has none), to be
+        written in the same transaction as the problem's change."""
+        if transition not in (OPEN_T, RESOLVED_T):
+            return []
+        return [problem_event(problem, transition, self.public_url, self._clock.now())]
+
     async def notify(self, problem: Problem, transition: str) -> bool:
-        """Publish the bus event (OPEN/RESOLVED) and queue webhook deliveries; False if this
-        transition had been notified already."""
-        now = self._clock.now()
+        """Publish the bus event on its own and queue the webhooks (for a change that was
+        not written with its events); False if this transition had been notified already."""
         new = True
-        if transition in (OPEN_T, RESOLVED_T):
-            new = bool(
-                await self._publish(problem_event(problem, transition, self.public_url, now))
-            )
+        for event in self.events(problem, transition):
+            new = bool(await self._publish(event))
+        await self.deliver(problem, transition)
+        return new
+
+    async def deliver(self, problem: Problem, transition: str) -> None:
+        """Queue the webhook deliveries of a committed transition (each once per hook)."""
+        now = self._clock.now()
         event_id = notification_id(problem, transition)
         for hook in self.webhooks:
             key = hashlib.sha256(f"{hook.url}|{event_id}".encode()).hexdigest()[:40]
@@ -236,7 +246,6 @@ class Notifier:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             task.add_done_callback(partial(self._forget, order))
-        return new
 
     def _forget(self, order: tuple[str, str], task: asyncio.Task[None]) -> None:
         if self._last.get(order) is task:
