@@ -15,18 +15,11 @@ from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from selfheal.core import Clock, CloudEvent
-from selfheal.integrations.deliveries import Delivery
+from selfheal.delivery import Delivery, Outbox
 from selfheal.integrations.errors import UnknownPlugin
 from selfheal.integrations.links import Links
 from selfheal.integrations.messages import Notification
-from selfheal.integrations.outbox import (
-    Accepter,
-    Builder,
-    Checker,
-    HttpSender,
-    Outbox,
-    Settled,
-)
+from selfheal.integrations.outbox import Accepter, Builder, Checker, HttpSender, Settled
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.secrets import Secrets
 from selfheal.integrations.transport import (

@@ -12,6 +12,7 @@ import yaml
 
 from selfheal.bus import Subscription
 from selfheal.core import CloudEvent, SelfhealError
+from selfheal.delivery import Outbox, RetryPolicy, SqlDeliveryStore
 from selfheal.monitor.config import MonitorSettings
 from selfheal.monitor.leaders import LeaderElection, open_leader_election
 from selfheal.monitor.notifications import HttpxSender, Notifier, Sender
@@ -67,6 +68,7 @@ class MonitorComponent:
         sender: Sender | None = None,
         leader: LeaderElection | None = None,
         store: SqlProblemStore | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = settings
@@ -83,9 +85,18 @@ class MonitorComponent:
         self.fetcher: Fetcher = fetcher or own_fetcher
         self.sender: Sender = sender or own_sender
         self.leader = leader or open_leader_election(runtime.database)
+        # the outbound outbox is shared infrastructure: the composition root gives the one
+        # it starts and stops (with the integrations'); built alone, the monitor owns one
+        self._owns_outbox = outbox is None
+        self.outbox = outbox or Outbox(
+            SqlDeliveryStore(runtime.database),
+            runtime.clock,
+            policy=RetryPolicy(settings.webhook_retries + 1, settings.webhook_backoff),
+            registry=runtime.registry,
+        )
         self.notifier = Notifier(
             publish=runtime.events.publish,
-            log_store=self.store,
+            outbox=self.outbox,
             sender=self.sender,
             clock=runtime.clock,
             public_url=runtime.public_url,
@@ -96,7 +107,6 @@ class MonitorComponent:
         self.service = MonitorService(
             store=self.store,
             comments=self.store,
-            deliveries=self.store,
             notifier=self.notifier,
             fetcher=self.fetcher,
             leader=self.leader,
@@ -263,7 +273,8 @@ class MonitorComponent:
                 await task
         self._tasks.clear()
         await self.recorder.stop()
-        await self.notifier.close()
+        if self._owns_outbox:
+            await self.outbox.close()
         await self.leader.close()
         for client in self._owned:
             await client.aclose()

@@ -109,7 +109,8 @@ class ProblemQuery:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One notification to one webhook; `key` is unique per (webhook, notification)."""
+    """One notification to one webhook as the monitor shows it (a view of the shared
+    outbox's record); `key` is unique per (webhook, notification)."""
 
     key: str
     problem_id: str
@@ -158,18 +159,6 @@ class CommentStore(Protocol):
     async def delete_comment(self, problem_id: str, comment_id: str) -> bool: ...
 
 
-class DeliveryLog(Protocol):
-    async def record(self, delivery: Delivery) -> bool:
-        """False if this key was recorded before (the notification was already sent)."""
-        ...
-
-    async def update(self, delivery: Delivery) -> None: ...
-
-    async def deliveries(
-        self, problem_id: str | None = None, limit: int = 100
-    ) -> list[Delivery]: ...
-
-
 def matches(problem: Problem, query: ProblemQuery) -> bool:
     return (
         (query.status is None or problem.status == query.status)
@@ -180,14 +169,13 @@ def matches(problem: Problem, query: ProblemQuery) -> bool:
 
 
 class MemoryProblemStore:
-    """Problems, comments and deliveries in dicts (a test double and a DB-less store);
+    """Problems and comments in dicts (a test double and a DB-less store);
     a change's events go to `publish` after it is stored."""
 
     def __init__(self, publish: Callable[[CloudEvent], Awaitable[object]] | None = None) -> None:
         self._publish = publish
         self._problems: dict[str, Problem] = {}
         self._comments: list[Comment] = []
-        self._deliveries: dict[str, Delivery] = {}
 
     async def _emit(self, problem: Problem, events: EventsOf | None) -> None:
         if events is not None and self._publish is not None:
@@ -243,16 +231,3 @@ class MemoryProblemStore:
         gone = len(kept) != len(self._comments)
         self._comments = kept
         return gone
-
-    async def record(self, delivery: Delivery) -> bool:
-        if delivery.key in self._deliveries:
-            return False
-        self._deliveries[delivery.key] = delivery
-        return True
-
-    async def update(self, delivery: Delivery) -> None:
-        self._deliveries[delivery.key] = delivery
-
-    async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
-        found = [d for d in self._deliveries.values() if problem_id in (None, d.problem_id)]
-        return sorted(found, key=lambda d: d.created, reverse=True)[:limit]

@@ -20,7 +20,6 @@ from selfheal.monitor.problems import (
     Comment,
     CommentStore,
     Delivery,
-    DeliveryLog,
     Problem,
     ProblemQuery,
     ProblemStore,
@@ -56,7 +55,6 @@ class MonitorService:
         *,
         store: ProblemStore,
         comments: CommentStore,
-        deliveries: DeliveryLog,
         notifier: Notifier,
         fetcher: Fetcher,
         leader: LeaderElection,
@@ -74,7 +72,6 @@ class MonitorService:
         """The shared SLI samples: read by a replica that does not lead the service."""
         self.recorder = recorder
         self._comments = comments
-        self._deliveries = deliveries
         self.notifier = notifier
         self.fetcher = fetcher
         self.leader = leader
@@ -278,7 +275,7 @@ class MonitorService:
     async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
         if problem_id is not None:
             problem_id = (await self.get_problem(problem_id)).id
-        return await self._deliveries.deliveries(problem_id, limit)
+        return await self.notifier.deliveries(problem_id, limit)
 
     # intake -----------------------------------------------------------------------------
     async def ingest(self, alerts: list[ExternalAlert]) -> list[dict[str, str]]:

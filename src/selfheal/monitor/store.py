@@ -8,10 +8,9 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from selfheal.core import CloudEvent
-from selfheal.monitor.problems import Comment, Delivery, EventsOf, Problem, ProblemQuery
+from selfheal.monitor.problems import Comment, EventsOf, Problem, ProblemQuery
 from selfheal.monitor.sources import Sample
 from selfheal.storage import Database
 from selfheal.storage.inline import Prepared
@@ -60,20 +59,6 @@ comments_table = sa.Table(
     sa.Column("author", sa.String(255)),
     sa.Column("created", sa.Float),
 )
-deliveries_table = sa.Table(
-    "monitor_deliveries",
-    metadata,
-    sa.Column("key", sa.String(128), primary_key=True),
-    sa.Column("problem_id", sa.String(64)),
-    sa.Column("transition", sa.String(32)),
-    sa.Column("url", sa.String(2048)),
-    sa.Column("status", sa.String(16)),
-    sa.Column("attempts", sa.Integer),
-    sa.Column("response_code", sa.Integer),
-    sa.Column("error", sa.Text),
-    sa.Column("created", sa.Float),
-    sa.Column("updated", sa.Float),
-)
 services_table = sa.Table(
     "monitor_services",
     metadata,
@@ -98,7 +83,6 @@ samples_table = sa.Table(
     sa.Column("errors", sa.Float),
     sa.Column("buckets", sa.Text),
 )
-_DELIVERY_FIELDS = tuple(c.name for c in deliveries_table.columns)
 
 
 def _row(p: Problem) -> dict[str, Any]:
@@ -145,23 +129,8 @@ def _problem(r: Any) -> Problem:
     )
 
 
-def _delivery(r: Any) -> Delivery:
-    return Delivery(
-        key=r.key,
-        problem_id=r.problem_id,
-        transition=r.transition,
-        url=r.url,
-        status=r.status,
-        attempts=r.attempts,
-        response_code=r.response_code,
-        error=r.error,
-        created=r.created,
-        updated=r.updated,
-    )
-
-
 class SqlProblemStore:
-    """Problems, comments, deliveries and API-declared services in SQLite or PostgreSQL."""
+    """Problems, comments, API-declared services and SLI samples in SQLite or PostgreSQL."""
 
     def __init__(self, database: Database, *, events: EventOutbox | None = None) -> None:
         self._db = database
@@ -303,30 +272,6 @@ class SqlProblemStore:
                 t.delete().where(t.c.problem_id == problem_id, t.c.id == comment_id)
             )
         return bool(done.rowcount)
-
-    async def record(self, delivery: Delivery) -> bool:
-        values = {k: getattr(delivery, k) for k in _DELIVERY_FIELDS}
-        try:
-            async with self._db.engine.begin() as conn:
-                await conn.execute(deliveries_table.insert().values(**values))
-        except IntegrityError:
-            return False
-        return True
-
-    async def update(self, delivery: Delivery) -> None:
-        t = deliveries_table
-        values = {k: getattr(delivery, k) for k in _DELIVERY_FIELDS if k != "key"}
-        async with self._db.engine.begin() as conn:
-            await conn.execute(t.update().where(t.c.key == delivery.key).values(**values))
-
-    async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
-        t = deliveries_table
-        stmt = sa.select(t).order_by(t.c.created.desc()).limit(limit)
-        if problem_id is not None:
-            stmt = stmt.where(t.c.problem_id == problem_id)
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [_delivery(r) for r in rows]
 
     async def _bump(self, conn: Any) -> int:
         r = revision_table

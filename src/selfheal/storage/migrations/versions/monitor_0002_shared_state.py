@@ -1,4 +1,4 @@
-"""monitor: state shared by every replica — problem versions (compare-and-set), the service
+"""monitor: state shared by every replica (webhook deliveries move to the shared outbox) — problem versions (compare-and-set), the service
 revision (API changes and tombstones) and SLI samples."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # webhook deliveries are rows of the shared outbox now (integration "monitor")
+    op.drop_table("monitor_deliveries")
     with op.batch_alter_table("monitor_problems") as batch:
         batch.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
     with op.batch_alter_table("monitor_services") as batch:
@@ -43,6 +45,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.create_table(
+        "monitor_deliveries",
+        sa.Column("key", sa.String(128), primary_key=True),
+        sa.Column("problem_id", sa.String(64), nullable=False, index=True),
+        sa.Column("transition", sa.String(32), nullable=False),
+        sa.Column("url", sa.String(2048), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("response_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created", sa.Float(), nullable=False),
+        sa.Column("updated", sa.Float(), nullable=False),
+    )
     op.drop_table("monitor_sli_samples")
     op.drop_table("monitor_revision")
     with op.batch_alter_table("monitor_services") as batch:

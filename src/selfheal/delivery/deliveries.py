@@ -1,4 +1,5 @@
-"""Delivery records: every outbound call an integration makes, and where it ended.
+"""Delivery records: every outbound call (an integration's, a monitor webhook), and where
+it ended.
 
 A delivery is `pending` while attempts run, `succeeded`, or `dead` (the dead-letter list:
 retries exhausted or a permanent failure); a dead one can be retried by hand. `args` is the
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from selfheal.integrations.errors import DeliveryNotFound
+from selfheal.delivery.errors import DeliveryNotFound
 from selfheal.storage import Database
 
 PENDING = "pending"
@@ -50,11 +51,18 @@ class Delivery:
     round_attempts: int = 0
     lease_owner: str | None = None
     lease_until: float | None = None
+    endpoint: str = ""
+    """The queue it waits in: deliveries to one endpoint go in order, one at a time, and a
+    slow or failing endpoint holds back only its own queue ("" : the integration's)."""
+
+    @property
+    def queue(self) -> str:
+        return self.endpoint or self.integration
 
     def public(self) -> dict[str, Any]:
         """The JSON shape of the API (no recipe, no lease: they are internal)."""
         out = asdict(self)
-        for internal in ("args", "round_attempts", "lease_owner", "lease_until"):
+        for internal in ("args", "round_attempts", "lease_owner", "lease_until", "endpoint"):
             out.pop(internal)
         out["keptnContext"] = out.pop("keptn_context")
         return out
@@ -186,6 +194,7 @@ deliveries_table = sa.Table(
     sa.Column("round_attempts", sa.Integer, nullable=False, default=0),
     sa.Column("lease_owner", sa.String(64)),
     sa.Column("lease_until", sa.Float),
+    sa.Column("endpoint", sa.String(512), nullable=False, default=""),
 )
 _COLUMNS = [c.name for c in deliveries_table.columns]
 
