@@ -64,6 +64,15 @@ class PluginHttp:
     async def deliver(self, kind: str, args: Mapping[str, Any], **meta: Any) -> Delivery:
         return await self._outbox.deliver(self._name, kind, args, **meta)
 
+    async def enqueue(
+        self, kind: str, args: Mapping[str, Any], *, endpoint: str | None = None, **meta: Any
+    ) -> Delivery:
+        """Record and return at once; sent in the endpoint's own queue (the integration's
+        when None), so the bus handler never waits for a receiver's backoff."""
+        return await self._outbox.enqueue(
+            self._name, kind, args, endpoint=endpoint or self._name, **meta
+        )
+
     def spawn(self, kind: str, args: Mapping[str, Any], **meta: Any) -> None:
         self._outbox.spawn(self._name, kind, args, **meta)
 
