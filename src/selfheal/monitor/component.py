@@ -196,6 +196,7 @@ class MonitorComponent:
             for name in list(self.service.watchers):
                 if name not in wanted:
                     self.service.remove(name)
+                    await self.leader.release(name)  # no lock held for a deleted service
             for name, (spec, raw) in wanted.items():
                 if name not in self.service.watchers or self.service.raw.get(name) != raw:
                     self.service.register(spec, raw)
