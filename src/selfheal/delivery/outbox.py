@@ -110,6 +110,7 @@ class Outbox:
         self._tasks: set[asyncio.Task[Delivery]] = set()
         self._queues: dict[str, deque[tuple[Delivery, bool]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._queued_ids: set[str] = set()  # queued or in hand in an endpoint queue here
         self._sweeper: asyncio.Task[None] | None = None
         self._outcomes = Counter(
             "selfheal_integration_deliveries",
@@ -223,13 +224,17 @@ class Outbox:
 
     # -- per-endpoint queues --------------------------------------------------------------
     def _dispatch(self, delivery: Delivery, *, resumed: bool) -> None:
-        """Queue a leased delivery behind its endpoint's earlier ones."""
+        """Queue a leased delivery behind its endpoint's earlier ones (once: a sweep that
+        re-claims one still waiting here only renewed its lease)."""
+        if delivery.id in self._queued_ids:
+            return
         queue = self._queues.setdefault(delivery.queue, deque())
         if len(queue) >= MAX_QUEUED:
             # bounded: give the lease back; a sweep (ours or another replica's) takes it
             self._background(self._release(delivery))
             return
         queue.append((delivery, resumed))
+        self._queued_ids.add(delivery.id)
         worker = self._workers.get(delivery.queue)
         if worker is None or worker.done():
             self._workers[delivery.queue] = asyncio.create_task(
@@ -241,26 +246,39 @@ class Outbox:
         queue = self._queues[name]
         try:
             while queue:
-                delivery, resumed = queue.popleft()
-                # still ours? (waiting here may have outlasted the lease: then another
-                # replica has taken it over and sends it)
-                renewed = replace(delivery, lease_until=self._clock.now() + self._lease)
-                if not await self.store.save(renewed, self.owner):
-                    continue
+                delivery, resumed = queue.popleft()  # in hand: still in `_queued_ids`
                 try:
-                    await self._run(renewed, resumed=resumed)
+                    await self._turn(delivery, resumed)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("delivery %s failed unexpectedly", delivery.id)
+                finally:
+                    self._queued_ids.discard(delivery.id)
         finally:
             if self._workers.get(name) is asyncio.current_task():
                 del self._workers[name]
                 if not queue:
                     self._queues.pop(name, None)
 
+    async def _turn(self, delivery: Delivery, resumed: bool) -> None:
+        # still ours and still pending? Waiting here may have outlasted the lease: then
+        # another replica may have taken it over (and sent it)
+        current = await self.store.get(delivery.id)
+        if current.status != PENDING or current.lease_owner not in (None, self.owner):
+            return
+        renewed = replace(
+            current, lease_owner=self.owner, lease_until=self._clock.now() + self._lease
+        )
+        if await self.store.save(renewed, self.owner):
+            await self._run(renewed, resumed=resumed)
+
     async def _release(self, delivery: Delivery) -> Delivery:
-        released = replace(delivery, lease_owner=None, lease_until=None)
+        """Give a lease of ours back (on the row as stored, not on a stale copy)."""
+        current = await self.store.get(delivery.id)
+        if current.status != PENDING or current.lease_owner != self.owner:
+            return current
+        released = replace(current, lease_owner=None, lease_until=None)
         await self.store.save(released, self.owner)
         return released
 
@@ -458,6 +476,7 @@ class Outbox:
             self._sweeper = None
         waiting = [d for q in self._queues.values() for d, _ in q]
         self._queues.clear()
+        self._queued_ids.clear()
         work: list[asyncio.Task[Any]] = [*self._tasks, *self._workers.values()]
         for task in work:
             task.cancel()

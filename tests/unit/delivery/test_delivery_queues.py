@@ -119,3 +119,22 @@ async def test_deliveries_queued_at_stop_are_released_and_resumed_once() -> None
     await second.drain()
     assert sorted(endpoints.sent) == [("http://slow/", 0), ("http://slow/", 1), ("http://slow/", 2)]
     await second.close()
+
+
+async def test_a_delivery_waiting_past_its_lease_is_still_sent_once() -> None:
+    clock, store, endpoints = ManualClock(), MemoryDeliveryStore(), Endpoints()
+    endpoints.hanging["http://slow/"] = asyncio.Event()
+    box = outbox(store, clock, endpoints)
+    await box.start()  # sweeps every 30 s on the clock for expired leases
+    for n in range(2):
+        await box.enqueue(
+            "monitor", "webhook", {"url": "http://slow/", "n": n}, endpoint="http://slow/"
+        )
+    for _ in range(6):  # 180 s: the waiting one's lease expires and the sweep re-claims it
+        await clock.advance(30)
+        await asyncio.sleep(0.01)
+    assert box.queued == {"http://slow/": 1}
+    endpoints.hanging["http://slow/"].set()
+    await box.drain()
+    assert endpoints.sent == [("http://slow/", 0), ("http://slow/", 1)]
+    await box.close()
