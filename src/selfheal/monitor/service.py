@@ -149,26 +149,23 @@ class MonitorService:
                 await watcher.tick(self.clock.now())
 
     async def _take_over(self, watcher: Watcher) -> None:
-        """This replica now leads the service: adopt its problem state and recent samples
-        from the database (another replica led it until now)."""
+        """This replica now leads the service: adopt its problem state from the database
+        (another replica may have opened, resolved or closed problems meanwhile). The
+        detection series starts from this replica's own scrapes, as after a restart."""
         await self.tracker.resync(watcher.spec.name)
-        if self.samples is None:
-            return
-        now = self.clock.now()
-        span = self.max_points * watcher.spec.source.interval
-        stored = await series_between(
-            self.samples, watcher.spec.name, now - span, now, self.max_points
-        )
-        if len(stored) > len(watcher.series):
-            watcher.series = stored
 
     async def series(self, name: str, start: float, end: float) -> SliSeries:
         """The SLI series of a service over a range: the local one where this replica
-        leads the service, else rebuilt from the shared samples."""
-        watcher = self.watcher(name)
-        if name in self.led or self.samples is None:
-            return watcher.series
-        return await series_between(self.samples, name, start, end, SCAN_POINTS)
+        leads the service and has scraped since `start`, else rebuilt from the shared
+        samples (a replica that does not lead it, or a range before this leader began)."""
+        local = self.watcher(name).series
+        if self.samples is None:
+            return local
+        first = local.first_time
+        if name in self.led and first is not None and first <= start:
+            return local
+        stored = await series_between(self.samples, name, start, end, SCAN_POINTS)
+        return stored if name not in self.led or len(stored) >= len(local) else local
 
     # problems ---------------------------------------------------------------------------
     async def get_problem(self, problem_id: str) -> Problem:
