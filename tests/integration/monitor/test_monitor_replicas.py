@@ -51,9 +51,9 @@ def replica_settings(settings: Settings, pg_url: str) -> Settings:
 
 @asynccontextmanager
 async def replica(
-    settings: Settings, clock: ManualClock, fetcher: MemoryFetcher
+    settings: Settings, clock: ManualClock, fetcher: MemoryFetcher, bus: MemoryBus | None = None
 ) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
-    container = await build(settings, bus=MemoryBus(), clock=clock)
+    container = await build(settings, bus=bus or MemoryBus(), clock=clock)
     container.monitor.use(fetcher=fetcher, sender=RecordingSender())
     await container.start()
     app = create_app(container, manage_lifecycle=False)
@@ -183,3 +183,27 @@ async def test_an_sli_written_by_the_leader_is_read_by_another_replicas_evaluati
             "failure_rate", SliScope("website", "production", "web"), start, end
         )
         assert got == pytest.approx(5.0)
+
+
+async def test_a_service_change_is_broadcast_to_the_other_replicas(
+    replica_settings: Settings,
+) -> None:
+    """With a bus between them, a replica follows at once (no poll: its interval is long)."""
+    slow_poll = replica_settings.model_copy(
+        update={
+            "monitor": replica_settings.monitor.model_copy(update={"services_poll_seconds": 60})
+        }
+    )
+    clock, fetcher, bus = ManualClock(), MemoryFetcher(), MemoryBus()
+    async with (
+        replica(slow_poll, clock, fetcher, bus) as (_a, http_a),
+        replica(slow_poll, clock, fetcher, bus) as (b, _),
+    ):
+        r = await http_a.put("/api/v1/monitor/services", json=SERVICE, headers=ADMIN)
+        assert r.status_code == 200, r.text
+        for _ in range(200):  # real time only: the clock never moves here
+            if "web" in b.monitor.service.watchers:
+                break
+            await asyncio.sleep(0.01)
+        assert "web" in b.monitor.service.watchers
+        assert b.monitor.revision == r.json()["revision"]
