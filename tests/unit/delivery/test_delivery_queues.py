@@ -11,7 +11,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from selfheal.core import ManualClock
-from selfheal.delivery import Attempt, DeliveryQuery, MemoryDeliveryStore, Outbox, RetryPolicy
+from selfheal.delivery import (
+    Attempt,
+    Delivery,
+    DeliveryQuery,
+    MemoryDeliveryStore,
+    Outbox,
+    RetryPolicy,
+)
 
 
 class Endpoints:
@@ -137,4 +144,38 @@ async def test_a_delivery_waiting_past_its_lease_is_still_sent_once() -> None:
     endpoints.hanging["http://slow/"].set()
     await box.drain()
     assert endpoints.sent == [("http://slow/", 0), ("http://slow/", 1)]
+    await box.close()
+
+
+async def test_a_retrying_row_of_a_dead_process_is_resumed_in_its_endpoint_queue() -> None:
+    clock, store, endpoints = ManualClock(), MemoryDeliveryStore(), Endpoints()
+    # a process died between two attempts: its lease runs out 60 s from now
+    t0 = clock.now()
+    await store.add(
+        Delivery(
+            id="d1",
+            integration="monitor",
+            kind="webhook",
+            created=t0,
+            updated=t0,
+            args={"url": "http://hook/", "n": 7},
+            attempts=1,
+            round_attempts=1,
+            http_status=503,
+            lease_owner="dead-process",
+            lease_until=t0 + 60,
+            endpoint="http://hook/",
+        )
+    )
+    box = outbox(store, clock, endpoints)
+    assert await box.start() == 0  # the lease is still live
+    for _ in range(100):  # the 30 s sweep finds it once the lease has expired
+        if endpoints.sent:
+            break
+        await clock.advance(10)
+        await asyncio.sleep(0.01)
+    await box.drain()
+    assert endpoints.sent == [("http://hook/", 7)]
+    done = await store.get("d1")
+    assert (done.status, done.attempts, done.lease_owner) == ("succeeded", 2, None)
     await box.close()
