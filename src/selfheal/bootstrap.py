@@ -19,7 +19,8 @@ from prometheus_client import CollectorRegistry
 from selfheal.bus import EventBus, InstrumentedBus, open_bus
 from selfheal.control import ControlComponent
 from selfheal.core import Clock, SystemClock, new_id
-from selfheal.delivery import Outbox, SqlDeliveryStore
+from selfheal.delivery import DEAD, SUCCEEDED, Outbox, SqlDeliveryStore
+from selfheal.delivery.deliveries import deliveries_table
 from selfheal.flags import FlagsComponent
 from selfheal.integrations import IntegrationsComponent
 from selfheal.integrations.component import shared_outbox
@@ -162,6 +163,16 @@ async def build(
     # one outbound outbox (selfheal.delivery) for the monitor's webhooks and the
     # integrations' calls; started once every sender is registered, closed first
     outbox = shared_outbox(SqlDeliveryStore(database), runtime, settings.integrations)
+    retention.add(
+        Rule(
+            "deliveries",
+            deliveries_table,
+            "updated",
+            windows.deliveries_days * DAY,
+            key=("id",),
+            where=lambda t: t.c.status.in_((SUCCEEDED, DEAD)),
+        )
+    )
     monitor = MonitorComponent(runtime, settings.monitor, outbox=outbox)
     control = ControlComponent(runtime, settings.control)
     integrations = IntegrationsComponent(

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 import yaml
 
 from selfheal.bus import Subscription
@@ -20,7 +21,12 @@ from selfheal.monitor.samples import SampleRecorder
 from selfheal.monitor.service import MonitorService
 from selfheal.monitor.services import ServiceSpec, parse_document, parse_service
 from selfheal.monitor.sources import Fetcher, HttpxFetcher
-from selfheal.monitor.store import SqlProblemStore, problems_table, samples_table
+from selfheal.monitor.store import (
+    SqlProblemStore,
+    comments_table,
+    problems_table,
+    samples_table,
+)
 from selfheal.monitor.telemetry import MonitorCollector
 from selfheal.storage import Rule
 
@@ -132,6 +138,16 @@ class MonitorComponent:
                 windows.problems_days * DAY,
                 ("seq",),
                 where=lambda t: t.c.status != "OPEN",
+            )
+        )
+        runtime.retention.add(
+            Rule(
+                "problem_comments",
+                comments_table,
+                "created",
+                windows.problems_days * DAY,
+                ("seq",),
+                where=lambda t: t.c.problem_id.not_in(sa.select(problems_table.c.id)),
             )
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}

@@ -173,3 +173,28 @@ async def test_stored_samples_are_reset_corrected_on_read() -> None:
     )
     window = (await series_between(store, "web", 1.0, 3.0, 100)).between(1.0, 3.0)
     assert window is not None and (window.requests, window.errors) == (150.0, 6.0)
+
+
+async def test_old_samples_and_closed_problems_are_pruned(system: System) -> None:
+    component = system.container.monitor
+    retention = system.container.runtime.retention
+    assert {"sli_samples", "problems", "problem_comments", "deliveries"} <= {
+        r.name for r in retention.rules
+    }
+    now = system.clock.now()
+    await component.store.add_samples([("web", Sample(now, 1.0, 0.0))])
+    p = await component.store.create(opened(now))
+    closed = await component.store.save(p.with_(status=CLOSED, end=now, updated=now))
+    assert closed is not None
+    await component.service.add_comment(p.id, "noted")
+    kept = await component.store.create(opened(now + 1))  # still OPEN: never pruned
+    await system.clock.advance(25 * 3600)
+    assert await component.store.samples("web", now - 1, now + 1) != []
+    pruned = await retention.run_once()
+    assert pruned["sli_samples"] == 1  # 24 h window
+    assert pruned["problems"] == 0  # 90 days
+    await system.clock.advance(91 * 86_400)
+    pruned = await retention.run_once()
+    assert (pruned["problems"], pruned["problem_comments"]) == (1, 1)
+    assert await component.store.get(p.id) is None
+    assert await component.store.get(kept.id) is not None
