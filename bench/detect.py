@@ -23,8 +23,10 @@ import time
 from typing import Any
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from selfheal.core import ManualClock
+from selfheal.delivery import MemoryDeliveryStore, Outbox, RetryPolicy
 from selfheal.monitor.leaders import LocalLeaderElection
 from selfheal.monitor.notifications import Notifier, RecordingSender
 from selfheal.monitor.problems import MemoryProblemStore
@@ -125,17 +127,20 @@ async def run_stream(background: float, fault: float, warmup: int, duration: int
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
-    store = MemoryProblemStore()
     events: list[Any] = []
 
     async def publish(event: Any) -> bool:
         events.append(event)
         return True
 
+    store = MemoryProblemStore(publish=publish)
+
     fetcher = HttpxFetcher()
     notifier = Notifier(
         publish=publish,
-        log_store=store,
+        outbox=Outbox(
+            MemoryDeliveryStore(), clock, policy=RetryPolicy(), registry=CollectorRegistry()
+        ),
         sender=RecordingSender(),
         clock=clock,
         public_url="http://bench",
@@ -144,7 +149,6 @@ async def run_stream(background: float, fault: float, warmup: int, duration: int
     svc = MonitorService(
         store=store,
         comments=store,
-        deliveries=store,
         notifier=notifier,
         fetcher=fetcher,
         leader=LocalLeaderElection(),

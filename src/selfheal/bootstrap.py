@@ -19,8 +19,11 @@ from prometheus_client import CollectorRegistry
 from selfheal.bus import EventBus, InstrumentedBus, open_bus
 from selfheal.control import ControlComponent
 from selfheal.core import Clock, SystemClock, new_id
+from selfheal.delivery import DEAD, SUCCEEDED, Outbox, SqlDeliveryStore
+from selfheal.delivery.deliveries import deliveries_table
 from selfheal.flags import FlagsComponent
 from selfheal.integrations import IntegrationsComponent
+from selfheal.integrations.component import shared_outbox
 from selfheal.monitor import MonitorComponent
 from selfheal.runtime import Component, EventLog, Runtime, publish_all
 from selfheal.settings import Settings
@@ -40,6 +43,7 @@ class Container:
     integrations: IntegrationsComponent
     components: list[Component] = field(default_factory=list)
     relay: OutboxRelay | None = None
+    outbox: Outbox | None = None
     _started: bool = False
 
     async def start(self) -> None:
@@ -49,6 +53,8 @@ class Container:
         await self.runtime.database.migrate()
         for component in self.components:
             await component.start()
+        if self.outbox is not None:
+            await self.outbox.start()  # resumes deliveries a stopped or dead replica left
         if self.relay is not None:
             await self.relay.start()
         await self.runtime.retention.start()
@@ -62,6 +68,8 @@ class Container:
         await self.runtime.retention.stop()
         if self.relay is not None:
             await self.relay.stop()
+        if self.outbox is not None:
+            await self.outbox.close()
         for component in reversed(self.components):
             try:
                 await component.stop()
@@ -153,10 +161,28 @@ async def build(
         retention_windows=windows,
     )
     flags = FlagsComponent(runtime, settings.flags, root=settings)
-    monitor = MonitorComponent(runtime, settings.monitor)
+    # one outbound outbox (selfheal.delivery) for the monitor's webhooks and the
+    # integrations' calls; started once every sender is registered, closed first
+    outbox = shared_outbox(SqlDeliveryStore(database), runtime, settings.integrations)
+    retention.add(
+        Rule(
+            "deliveries",
+            deliveries_table,
+            "updated",
+            windows.deliveries_days * DAY,
+            key=("id",),
+            where=lambda t: t.c.status.in_((SUCCEEDED, DEAD)),
+        )
+    )
+    monitor = MonitorComponent(runtime, settings.monitor, outbox=outbox)
     control = ControlComponent(runtime, settings.control)
     integrations = IntegrationsComponent(
-        runtime, settings.integrations, flags=flags, monitor=monitor, control=control
+        runtime,
+        settings.integrations,
+        flags=flags,
+        monitor=monitor,
+        control=control,
+        outbox=outbox,
     )
     relay = (
         OutboxRelay(
@@ -173,6 +199,7 @@ async def build(
     )
     return Container(
         relay=relay,
+        outbox=outbox,
         settings=settings,
         runtime=runtime,
         flags=flags,

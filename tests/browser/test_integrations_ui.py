@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from selfheal.bootstrap import build
 from selfheal.bus import MemoryBus
 from selfheal.core import CloudEvent
+from selfheal.delivery import DeliveryQuery
 from selfheal.integrations import IntegrationsSettings
-from selfheal.integrations.deliveries import DeliveryQuery
 from selfheal.integrations.standins import SinkStandIn, serve
 from selfheal.settings import Settings
 from selfheal.web import create_app

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from selfheal.core import InvalidInput, SelfhealError
-from selfheal.integrations.deliveries import DEAD, DeliveryQuery
+from selfheal.delivery import DEAD, DeliveryQuery
 from selfheal.integrations.errors import BadSignature
 from selfheal.integrations.jira import JiraPlugin
 from selfheal.integrations.slack import SlackPlugin

@@ -16,8 +16,9 @@ from selfheal.control import ActionRequest, ActionResult
 from selfheal.control.specs import SpecError, load_webhook
 from selfheal.core import iso_from_epoch
 from selfheal.core.keptn import task_event
+from selfheal.delivery import Outbox
 from selfheal.integrations.addresses import UrlGuard
-from selfheal.integrations.outbox import HttpSender, Outbox
+from selfheal.integrations.outbox import HttpSender
 from selfheal.integrations.placeholders import render
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.secrets import Secrets

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from selfheal.core import CloudEvent, NotFound, SelfhealError
+from selfheal.delivery import Attempt, Outbox
 from selfheal.integrations import messages as m
-from selfheal.integrations.outbox import Attempt, Outbox
 
 INTEGRATION = "problem-comments"
 WRITTEN = (*m.STEPS, m.SEQUENCE_FINISHED, m.ESCALATION)

@@ -10,18 +10,17 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from selfheal.core import CloudEvent
+from selfheal.delivery import DeliveryStore, Outbox, RetryPolicy, SqlDeliveryStore
 from selfheal.integrations import messages as m
 from selfheal.integrations.addresses import UrlGuard
 from selfheal.integrations.callouts import WebhookActionProvider
 from selfheal.integrations.comments import ProblemComments
 from selfheal.integrations.config import IntegrationsSettings
-from selfheal.integrations.deliveries import DeliveryStore, SqlDeliveryStore
 from selfheal.integrations.errors import ConfigError, IntegrationError
 from selfheal.integrations.escalations import EscalateProvider
 from selfheal.integrations.jira import COMMENT_EVENT
 from selfheal.integrations.links import Links, SqlLinks
 from selfheal.integrations.manifests import IntegrationSpec, Manifest, load_manifest
-from selfheal.integrations.outbox import Outbox, RetryPolicy
 from selfheal.integrations.plugins import (
     Factory,
     Plugin,
@@ -63,6 +62,7 @@ class IntegrationsComponent:
         control: ControlComponent,
         http: HttpClient | None = None,
         deliveries: DeliveryStore | None = None,
+        outbox: Outbox | None = None,
         secrets: Secrets | None = None,
         manifest: Manifest | None = None,
         factories: dict[str, Factory] | None = None,
@@ -79,16 +79,13 @@ class IntegrationsComponent:
         self._manifest_given = manifest is not None
         self._secrets = secrets
         self._factories = factories
-        self.store: DeliveryStore = deliveries or SqlDeliveryStore(runtime.database)
-        self.outbox = Outbox(
-            self.store,
-            runtime.clock,
-            policy=RetryPolicy(
-                settings.max_attempts, settings.backoff_seconds, settings.max_backoff_seconds
-            ),
-            registry=runtime.registry,
-            lease=max(60.0, 3 * settings.timeout_seconds),
+        # the outbox is shared infrastructure (`selfheal.delivery`): the composition root
+        # gives the one it starts and stops; a component built alone makes its own
+        self._owns_outbox = outbox is None
+        self.outbox = outbox or shared_outbox(
+            deliveries or SqlDeliveryStore(runtime.database), runtime, settings
         )
+        self.store: DeliveryStore = self.outbox.store
         self.ui_url = (settings.ui_url or runtime.public_url).rstrip("/")
         self.plugins: dict[str, Plugin] = {}
         self.specs: dict[str, IntegrationSpec] = {}
@@ -242,7 +239,8 @@ class IntegrationsComponent:
                 )
             )
         # every sender is registered now: finish what a restart (or a dead replica) cut off
-        await self.outbox.start()
+        if self._owns_outbox:
+            await self.outbox.start()
 
     async def stop(self) -> None:
         for sub in self._subscriptions:
@@ -252,7 +250,8 @@ class IntegrationsComponent:
             await plugin.stop()
         if self._escalate is not None:
             await self._escalate.drain()
-        await self.outbox.close()
+        if self._owns_outbox:
+            await self.outbox.close()
         if self._owns_http:
             await self.http.close()
 
@@ -261,3 +260,17 @@ class IntegrationsComponent:
         from selfheal.integrations.pages import router as pages
 
         return [router(self), pages(self)]
+
+
+def shared_outbox(store: DeliveryStore, runtime: Runtime, settings: IntegrationsSettings) -> Outbox:
+    """The outbox with the integrations' retry policy as its default (a registration may
+    bring its own: the monitor's webhooks do)."""
+    return Outbox(
+        store,
+        runtime.clock,
+        policy=RetryPolicy(
+            settings.max_attempts, settings.backoff_seconds, settings.max_backoff_seconds
+        ),
+        registry=runtime.registry,
+        lease=max(60.0, 3 * settings.timeout_seconds),
+    )

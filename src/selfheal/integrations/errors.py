@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from selfheal.core import Conflict, InvalidInput, NotFound, SelfhealError, Unauthorized
+from selfheal.core import InvalidInput, SelfhealError, Unauthorized
+from selfheal.delivery.errors import DeliveryNotFound, NotRetryable
 
 
 class IntegrationError(SelfhealError):
@@ -21,17 +22,21 @@ class MissingSecret(IntegrationError):
     """A secret reference names a secret that no source knows."""
 
 
-class DeliveryNotFound(NotFound):
-    """No delivery with that id."""
-
-
-class NotRetryable(Conflict):
-    """Only dead-lettered deliveries may be retried by hand."""
-
-
 class BadSignature(Unauthorized):
     """An inbound callback (Slack, Jira) is unsigned, stale or signed with the wrong secret."""
 
 
 class BlockedUrl(InvalidInput):
     """A URL points at loopback, link-local or a metadata address and is not allowed."""
+
+
+__all__ = [
+    "BadSignature",
+    "BlockedUrl",
+    "ConfigError",
+    "DeliveryNotFound",
+    "IntegrationError",
+    "MissingSecret",
+    "NotRetryable",
+    "UnknownPlugin",
+]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from selfheal.core import SelfhealError, iso_from_epoch
-from selfheal.integrations.deliveries import DeliveryQuery
+from selfheal.delivery import DeliveryQuery
 
 if TYPE_CHECKING:
     from selfheal.integrations.component import IntegrationsComponent

@@ -15,18 +15,11 @@ from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from selfheal.core import Clock, CloudEvent
-from selfheal.integrations.deliveries import Delivery
+from selfheal.delivery import Delivery, Outbox
 from selfheal.integrations.errors import UnknownPlugin
 from selfheal.integrations.links import Links
 from selfheal.integrations.messages import Notification
-from selfheal.integrations.outbox import (
-    Accepter,
-    Builder,
-    Checker,
-    HttpSender,
-    Outbox,
-    Settled,
-)
+from selfheal.integrations.outbox import Accepter, Builder, Checker, HttpSender, Settled
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.secrets import Secrets
 from selfheal.integrations.transport import (
@@ -70,6 +63,15 @@ class PluginHttp:
 
     async def deliver(self, kind: str, args: Mapping[str, Any], **meta: Any) -> Delivery:
         return await self._outbox.deliver(self._name, kind, args, **meta)
+
+    async def enqueue(
+        self, kind: str, args: Mapping[str, Any], *, endpoint: str | None = None, **meta: Any
+    ) -> Delivery:
+        """Record and return at once; sent in the endpoint's own queue (the integration's
+        when None), so the bus handler never waits for a receiver's backoff."""
+        return await self._outbox.enqueue(
+            self._name, kind, args, endpoint=endpoint or self._name, **meta
+        )
 
     def spawn(self, kind: str, args: Mapping[str, Any], **meta: Any) -> None:
         self._outbox.spawn(self._name, kind, args, **meta)

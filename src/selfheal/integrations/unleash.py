@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 from pydantic import SecretStr
 
-from selfheal.integrations.deliveries import Delivery
-from selfheal.integrations.outbox import HttpSender, Outbox
+from selfheal.delivery import Delivery, Outbox
+from selfheal.integrations.outbox import HttpSender
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.transport import HttpClient, HttpRequest
 

@@ -85,7 +85,8 @@ class WebhookPlugin:
         if not self.wants(n.event.type):
             return
         args = {"event": n.event.to_dict(), "message": n.message, "kind": n.kind}
-        await self.ctx.http.deliver(
+        # queued: a slow or failing receiver holds back only this integration's queue
+        await self.ctx.http.enqueue(
             "notify",
             args,
             dedup_key=f"{self.name}:{n.event.source}:{n.event.id}",

@@ -8,22 +8,58 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+import yaml
+
+from selfheal.bus import Subscription
+from selfheal.core import CloudEvent, SelfhealError
+from selfheal.delivery import Outbox, RetryPolicy, SqlDeliveryStore
 from selfheal.monitor.config import MonitorSettings
 from selfheal.monitor.leaders import LeaderElection, open_leader_election
 from selfheal.monitor.notifications import HttpxSender, Notifier, Sender
-from selfheal.monitor.problems import MemoryProblemStore
+from selfheal.monitor.samples import SampleRecorder
 from selfheal.monitor.service import MonitorService
-from selfheal.monitor.services import parse_document, parse_service
+from selfheal.monitor.services import ServiceSpec, parse_document, parse_service
 from selfheal.monitor.sources import Fetcher, HttpxFetcher
-from selfheal.monitor.store import SqlProblemStore
+from selfheal.monitor.store import (
+    SqlProblemStore,
+    comments_table,
+    problems_table,
+    samples_table,
+)
 from selfheal.monitor.telemetry import MonitorCollector
+from selfheal.storage import Rule
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from selfheal.runtime import Runtime
+    from selfheal.runtime import EventLog, Runtime
 
 log = logging.getLogger(__name__)
+SERVICES_CHANGED = "selfheal.monitor.services.changed"
+"""Broadcast after a service change through the API (`data.revision`): every replica's
+evaluator reloads the declarations. The database revision poll covers a missed one."""
+HOUR = 3600.0
+DAY = 86_400.0
+
+
+class RuntimeOutbox:
+    """The runtime's event log as the problem store's outbox: events go into the problem
+    change's transaction (SQL event store) and onto the bus once it committed."""
+
+    def __init__(self, events: EventLog) -> None:
+        self._events = events
+
+    async def append_in(self, conn: Any, events: list[CloudEvent]) -> list[CloudEvent]:
+        store: Any = self._events.store
+        if hasattr(store, "append_in"):
+            fresh: list[CloudEvent] = await store.append_in(conn, events)
+            return fresh
+        new = await store.append_many(events)  # an in-memory event store: no transaction
+        return [e for e, n in zip(events, new, strict=True) if n]
+
+    async def released(self, events: list[CloudEvent]) -> None:
+        await self._events.released(events)
 
 
 class MonitorComponent:
@@ -37,11 +73,17 @@ class MonitorComponent:
         fetcher: Fetcher | None = None,
         sender: Sender | None = None,
         leader: LeaderElection | None = None,
-        store: SqlProblemStore | MemoryProblemStore | None = None,
+        store: SqlProblemStore | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = settings
-        self.store = store or SqlProblemStore(runtime.database)
+        self.store = store or SqlProblemStore(
+            runtime.database, events=RuntimeOutbox(runtime.events)
+        )
+        self.recorder = SampleRecorder(
+            self.store, runtime.clock, interval=settings.samples_flush_seconds
+        )
         # Clients made here are closed at stop (they connect lazily, so an unused one is
         # free); injected ones belong to whoever made them.
         own_fetcher, own_sender = HttpxFetcher(), HttpxSender()
@@ -49,9 +91,18 @@ class MonitorComponent:
         self.fetcher: Fetcher = fetcher or own_fetcher
         self.sender: Sender = sender or own_sender
         self.leader = leader or open_leader_election(runtime.database)
+        # the outbound outbox is shared infrastructure: the composition root gives the one
+        # it starts and stops (with the integrations'); built alone, the monitor owns one
+        self._owns_outbox = outbox is None
+        self.outbox = outbox or Outbox(
+            SqlDeliveryStore(runtime.database),
+            runtime.clock,
+            policy=RetryPolicy(settings.webhook_retries + 1, settings.webhook_backoff),
+            registry=runtime.registry,
+        )
         self.notifier = Notifier(
             publish=runtime.events.publish,
-            log_store=self.store,
+            outbox=self.outbox,
             sender=self.sender,
             clock=runtime.clock,
             public_url=runtime.public_url,
@@ -62,7 +113,6 @@ class MonitorComponent:
         self.service = MonitorService(
             store=self.store,
             comments=self.store,
-            deliveries=self.store,
             notifier=self.notifier,
             fetcher=self.fetcher,
             leader=self.leader,
@@ -72,10 +122,42 @@ class MonitorComponent:
             max_points=settings.max_points,
             hold_seconds=settings.hold_seconds,
             reopen_seconds=settings.reopen_seconds,
+            samples=self.store,
+            recorder=self.recorder,
         )
         runtime.registry.register(MonitorCollector(self.service))
+        windows = runtime.retention_windows
+        runtime.retention.add(
+            Rule("sli_samples", samples_table, "time", windows.samples_hours * HOUR, ("seq",))
+        )
+        runtime.retention.add(
+            Rule(
+                "problems",
+                problems_table,
+                "updated",
+                windows.problems_days * DAY,
+                ("seq",),
+                where=lambda t: t.c.status != "OPEN",
+            )
+        )
+        runtime.retention.add(
+            Rule(
+                "problem_comments",
+                comments_table,
+                "created",
+                windows.problems_days * DAY,
+                ("seq",),
+                where=lambda t: t.c.problem_id.not_in(sa.select(problems_table.c.id)),
+            )
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = False
+        self._file: dict[str, tuple[ServiceSpec, dict[str, Any]]] = {}
+        self.revision = -1
+        """The service revision this replica's evaluator follows (-1: not loaded yet)."""
+        self._sync_lock = asyncio.Lock()
+        self._poller: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
 
     def use(self, *, fetcher: Fetcher | None = None, sender: Sender | None = None) -> None:
         """Swap the scrape client or the webhook sender after `bootstrap.build` (tests use a
@@ -96,22 +178,76 @@ class MonitorComponent:
 
     async def start(self) -> None:
         await self.service.tracker.load()
-        if isinstance(self.store, SqlProblemStore):
-            for raw in await self.store.services():
-                try:
-                    self.service.register(parse_service(raw), raw)
-                except Exception:
-                    log.exception("a stored monitored service no longer validates")
         if self.settings.file:
             text = Path(self.settings.file).read_text()
             specs = parse_document(text)
-            import yaml
-
             doc: Any = yaml.safe_load(text) or {}
             for spec, raw in zip(specs, doc.get("services", []), strict=True):
-                self.service.register(spec, raw)
+                self._file[spec.name] = (spec, raw)
+        await self.refresh()
         self._running = True
         self.sync_loops()
+        if self.settings.run_loops:
+            self.recorder.start()
+        self._poller = asyncio.create_task(self._poll(), name="monitor:services")
+        self._subscription = await self.runtime.events.subscribe(SERVICES_CHANGED, self._on_changed)
+
+    async def refresh(self, revision: int | None = None) -> bool:
+        """Follow the declared services: monitor.yaml's, overlaid with the API's changes
+        from the database (a put replaces, a delete removes — also a file's service).
+        Unchanged services keep their watcher (and series). True if anything was read."""
+        async with self._sync_lock:
+            if revision is not None and revision <= self.revision:
+                return False
+            current, changes = await self.store.service_changes()
+            wanted: dict[str, tuple[ServiceSpec, dict[str, Any]]] = dict(self._file)
+            for name, raw in changes.items():
+                if raw is None:
+                    wanted.pop(name, None)
+                    continue
+                try:
+                    wanted[name] = (parse_service(raw), raw)
+                except SelfhealError:
+                    log.exception("stored monitored service %s no longer validates", name)
+            for name in list(self.service.watchers):
+                if name not in wanted:
+                    self.service.remove(name)
+                    await self.leader.release(name)  # no lock held for a deleted service
+            for name, (spec, raw) in wanted.items():
+                if name not in self.service.watchers or self.service.raw.get(name) != raw:
+                    self.service.register(spec, raw)
+            self.revision = current
+        self.sync_loops()
+        return True
+
+    async def _poll(self) -> None:
+        """The cheap fallback of the broadcast: one indexed read per interval."""
+        clock = self.runtime.clock
+        while True:
+            await clock.sleep(self.settings.services_poll_seconds)
+            try:
+                if await self.store.service_revision() != self.revision:
+                    await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("checking the monitored services failed: %s", exc)
+
+    async def _on_changed(self, event: CloudEvent) -> None:
+        revision = event.payload().get("revision")
+        await self.refresh(revision if isinstance(revision, int) else None)
+
+    async def changed(self, revision: int) -> None:
+        """A service change committed here: follow it now and tell the other replicas."""
+        await self.refresh()
+        await self.runtime.events.publish(
+            CloudEvent(
+                type=SERVICES_CHANGED,
+                source="selfheal/monitor",
+                id=f"monitor-services-{revision}",
+                data={"revision": revision},
+            )
+        )
 
     def sync_loops(self) -> None:
         """One loop per declared service (none when `run_loops` is off)."""
@@ -138,6 +274,14 @@ class MonitorComponent:
 
     async def stop(self) -> None:
         self._running = False
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -145,7 +289,9 @@ class MonitorComponent:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        await self.notifier.close()
+        await self.recorder.stop()
+        if self._owns_outbox:
+            await self.outbox.close()
         await self.leader.close()
         for client in self._owned:
             await client.aclose()

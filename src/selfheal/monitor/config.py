@@ -31,5 +31,10 @@ class MonitorSettings(BaseModel):
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     webhook_retries: int = Field(default=5, ge=0, le=20)
     webhook_backoff: float = Field(default=1.0, gt=0)
+    services_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often each replica checks the database's service revision (the fallback for a
+    missed broadcast: a service added or deleted on one replica is followed everywhere)."""
+    samples_flush_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often the leader writes its buffered SLI samples to the database."""
     run_loops: bool = True
     """False leaves scraping to explicit `tick()` calls (tests and the bench)."""

@@ -26,7 +26,7 @@ from selfheal.monitor.dynatrace import (
 )
 from selfheal.monitor.intake import parse_alertmanager, parse_dynatrace
 from selfheal.monitor.problems import Delivery
-from selfheal.monitor.services import parse_document
+from selfheal.monitor.services import parse_document, parse_service
 
 if TYPE_CHECKING:
     from selfheal.monitor.component import MonitorComponent
@@ -256,6 +256,7 @@ def api_router(component: MonitorComponent) -> APIRouter:
         await admin(authorization)
         return {"services": svc.status()}
 
+    @api.put("/api/v1/monitor/services")
     @api.post("/api/v1/monitor/services")
     async def apply_services(
         request: Request, authorization: str | None = Header(None)
@@ -272,20 +273,20 @@ def api_router(component: MonitorComponent) -> APIRouter:
         else:
             parse_document(text)
             raw_list = list((doc or {}).get("services", []))
-        specs = svc.apply(raw_list)
-        if hasattr(component.store, "save_service"):
-            for spec, raw in zip(specs, raw_list, strict=True):
-                await component.store.save_service(spec.name, raw, runtime.clock.now())
-        component.sync_loops()
-        return {"applied": [s.name for s in specs]}
+        specs = [parse_service(r, f"services[{i}]") for i, r in enumerate(raw_list)]
+        revision = await component.store.save_services(
+            [(spec.name, raw) for spec, raw in zip(specs, raw_list, strict=True)],
+            runtime.clock.now(),
+        )
+        await component.changed(revision)
+        return {"applied": [s.name for s in specs], "revision": revision}
 
     @api.delete("/api/v1/monitor/services/{name}", status_code=204)
     async def delete_service(name: str, authorization: str | None = Header(None)) -> None:
         await admin(authorization)
-        svc.remove(name)
-        if hasattr(component.store, "delete_service"):
-            await component.store.delete_service(name)
-        component.sync_loops()
+        svc.watcher(name)  # 404 for a service nobody declared
+        revision = await component.store.delete_service(name, runtime.clock.now())
+        await component.changed(revision)
 
     @api.get("/api/v2/metrics/query")
     async def metrics_query(
@@ -307,8 +308,9 @@ def api_router(component: MonitorComponent) -> APIRouter:
         if (t1 - t0) / resolution > 5000:
             raise InvalidInput("too many points: raise the resolution", field="resolution")
         watcher = svc.watcher(service)
+        series = await svc.series(service, t0, t1)
         points = []
-        for w in watcher.series.steps(t0, t1, resolution):
+        for w in series.steps(t0, t1, resolution):
             p95 = w.quantile(0.95)
             p50 = w.quantile(0.5)
             p99 = w.quantile(0.99)

@@ -1,21 +1,20 @@
 """Problem notifications: the `sh.keptn.events.problem` bus event and webhooks.
 
 Every notification has a deterministic id from (problem, transition, occurrence), so the
-event store's dedup and the delivery log's unique key make each transition notify once,
-even when two code paths (or two replicas) try. Webhooks retry with exponential backoff on
-the injected clock; each attempt's outcome lands in the delivery log.
+event store's dedup and the outbox's dedup key make each transition notify once, even when
+two code paths (or two replicas) try. Webhooks are deliveries of the shared outbox
+(`selfheal.delivery`): leased rows, retried with exponential backoff on the injected clock,
+resumed after a crash by any replica, one queue per hook URL.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,12 +23,17 @@ from jinja2 import Environment, StrictUndefined, TemplateError
 
 from selfheal.core import Clock, CloudEvent, iso_from_epoch
 from selfheal.core.keptn import PROBLEM
+from selfheal.delivery import DEAD, SUCCEEDED, Attempt, DeliveryQuery, Outbox, RetryPolicy
+from selfheal.delivery import Delivery as DeliveryRecord
 from selfheal.monitor.config import WebhookSettings
 from selfheal.monitor.dynatrace import dynatrace_status, severity_level
-from selfheal.monitor.problems import Delivery, DeliveryLog, Problem
+from selfheal.monitor.problems import Delivery, Problem
 
 log = logging.getLogger(__name__)
 _NS = uuid.UUID("6f1d3c2e-8d7b-4c1e-9a51-5e1f0c0ffee0")
+INTEGRATION = "monitor"
+"""The monitor's deliveries in the shared outbox (`integration` column)."""
+WEBHOOK = "webhook"
 OPEN_T = "OPEN"
 UPDATE_T = "UPDATE"
 RESOLVED_T = "RESOLVED"
@@ -188,12 +192,54 @@ def render_body(hook: WebhookSettings, problem: Problem, public_url: str, now: f
     return text.encode()
 
 
+def _status(record: DeliveryRecord) -> str:
+    """The monitor's words for a delivery record's state."""
+    if record.status == SUCCEEDED:
+        return "delivered"
+    if record.status == DEAD:
+        return "failed"
+    return "retrying" if record.attempts else "pending"
+
+
+class WebhookSender:
+    """Sends one rendered notification; the hook's headers (which may carry a token) come
+    from the settings at send time, never from the stored delivery."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self._notifier = notifier
+
+    async def settled(self, args: Mapping[str, Any]) -> bool:
+        return False
+
+    async def attempt(self, args: Mapping[str, Any]) -> Attempt:
+        url = str(args.get("url", ""))
+        target = f"POST {url.split('?', maxsplit=1)[0]}"
+        if args.get("error"):
+            return Attempt(False, target, error=str(args["error"]), retry=False)
+        hook = next((h for h in self._notifier.webhooks if h.url == url), None)
+        headers = {"content-type": "application/json", **(hook.headers if hook else {})}
+        try:
+            code = await self._notifier.sender.post(url, str(args["body"]).encode(), headers)
+        except DeliveryError as exc:
+            return Attempt(False, target, error=str(exc))
+        if 200 <= code < 300:
+            return Attempt(True, target, code)
+        return Attempt(
+            False, target, code, f"HTTP {code}", retry=not (400 <= code < 500 and code != 429)
+        )
+
+
 class Notifier:
+    """A problem transition's bus event (written with the change, see `events`) and its
+    webhooks: one delivery per hook through the shared outbox (`selfheal.delivery`), in the
+    hook URL's own queue, so a crash mid-retry is resumed by whichever replica takes the
+    lease and a slow receiver holds back only itself."""
+
     def __init__(
         self,
         *,
         publish: Any,
-        log_store: DeliveryLog,
+        outbox: Outbox,
         sender: Sender,
         clock: Clock,
         public_url: str,
@@ -202,111 +248,81 @@ class Notifier:
         backoff: float = 1.0,
     ) -> None:
         self._publish = publish
-        self._log = log_store
+        self.outbox = outbox
         self.sender = sender
         self._clock = clock
         self.public_url = public_url
         self.webhooks = list(webhooks)
-        self.retries = retries
-        self.backoff = backoff
-        self._tasks: set[asyncio.Task[None]] = set()
-        # the last delivery per (webhook, problem): the next one waits for it, so a receiver
-        # never sees RESOLVED before an OPEN that was still being retried
-        self._last: dict[tuple[str, str], asyncio.Task[None]] = {}
+        outbox.register(
+            INTEGRATION,
+            WEBHOOK,
+            WebhookSender(self),
+            RetryPolicy(max_attempts=retries + 1, backoff=backoff),
+        )
+
+    def events(self, problem: Problem, transition: str) -> list[CloudEvent]:
+        """The bus event of a transition (OPEN and RESOLVED; an UPDATE has none), to be
+        written in the same transaction as the problem's change."""
+        if transition not in (OPEN_T, RESOLVED_T):
+            return []
+        return [problem_event(problem, transition, self.public_url, self._clock.now())]
 
     async def notify(self, problem: Problem, transition: str) -> bool:
-        """Publish the bus event (OPEN/RESOLVED) and queue webhook deliveries; False if this
-        transition had been notified already."""
-        now = self._clock.now()
+        """Publish the bus event on its own and queue the webhooks (for a change that was
+        not written with its events); False if this transition had been notified already."""
         new = True
-        if transition in (OPEN_T, RESOLVED_T):
-            new = bool(
-                await self._publish(problem_event(problem, transition, self.public_url, now))
-            )
+        for event in self.events(problem, transition):
+            new = bool(await self._publish(event))
+        await self.deliver(problem, transition)
+        return new
+
+    async def deliver(self, problem: Problem, transition: str) -> None:
+        """Queue the webhook deliveries of a committed transition (each once per hook)."""
+        now = self._clock.now()
         event_id = notification_id(problem, transition)
         for hook in self.webhooks:
             key = hashlib.sha256(f"{hook.url}|{event_id}".encode()).hexdigest()[:40]
-            delivery = Delivery(key, problem.id, transition, hook.url, created=now, updated=now)
-            if not await self._log.record(delivery):
-                continue
-            order = (hook.url, problem.id)
-            task = asyncio.create_task(
-                self._deliver_after(self._last.get(order), hook, problem, delivery)
-            )
-            self._last[order] = task
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            task.add_done_callback(partial(self._forget, order))
-        return new
-
-    def _forget(self, order: tuple[str, str], task: asyncio.Task[None]) -> None:
-        if self._last.get(order) is task:
-            del self._last[order]
-
-    async def _deliver_after(
-        self,
-        previous: asyncio.Task[None] | None,
-        hook: WebhookSettings,
-        problem: Problem,
-        delivery: Delivery,
-    ) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])
-        await self._deliver(hook, problem, delivery)
-
-    async def _deliver(self, hook: WebhookSettings, problem: Problem, delivery: Delivery) -> None:
-        headers = {"content-type": "application/json", **hook.headers}
-        for attempt in range(self.retries + 1):
-            code: int | None = None
-            error: str | None = None
+            args: dict[str, Any] = {"url": hook.url}
             try:
-                body = render_body(hook, problem, self.public_url, self._clock.now())
-                code = await self.sender.post(hook.url, body, headers)
+                args["body"] = render_body(hook, problem, self.public_url, now).decode()
             except DeliveryError as exc:
-                error = str(exc)
-            ok = code is not None and 200 <= code < 300
-            final = (
-                ok
-                or attempt == self.retries
-                or (code is not None and 400 <= code < 500 and code != 429)
+                args["error"] = str(exc)
+            await self.outbox.enqueue(
+                INTEGRATION,
+                WEBHOOK,
+                args,
+                endpoint=hook.url,
+                dedup_key=f"{INTEGRATION}:{key}",
+                problem=problem.id,
+                event_type=transition,
             )
-            status = "delivered" if ok else ("failed" if final else "retrying")
-            delivery = Delivery(
-                delivery.key,
-                delivery.problem_id,
-                delivery.transition,
-                delivery.url,
-                status,
-                attempt + 1,
-                code,
-                error,
-                delivery.created,
-                self._clock.now(),
+
+    async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
+        """The webhook deliveries (newest first), from the outbox's records."""
+        records = await self.outbox.store.find(
+            DeliveryQuery(problem=problem_id, integration=INTEGRATION, limit=limit)
+        )
+        return [
+            Delivery(
+                key=r.dedup_key or r.id,
+                problem_id=r.problem or "",
+                transition=r.event_type or "",
+                url=str(r.args.get("url", "")),
+                status=_status(r),
+                attempts=r.attempts,
+                response_code=r.http_status,
+                error=r.error,
+                created=r.created,
+                updated=r.updated,
             )
-            await self._log.update(delivery)
-            if final:
-                if not ok:
-                    log.warning(
-                        "webhook %s for %s failed: %s",
-                        hook.url.split("?")[0],
-                        problem.display_id,
-                        error or code,
-                    )
-                return
-            await self._clock.sleep(self.backoff * 2**attempt)
+            for r in records
+        ]
 
     @property
     def pending(self) -> int:
-        """Deliveries queued or waiting to retry (their backoff sleeps on the clock)."""
-        return len(self._tasks)
+        """Deliveries queued or waiting to retry in this process."""
+        return self.outbox.pending
 
     async def drain(self) -> None:
         """Wait for queued deliveries (tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        self._tasks.clear()
+        await self.outbox.drain()

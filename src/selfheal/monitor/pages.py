@@ -60,9 +60,8 @@ def pages_router(component: MonitorComponent) -> APIRouter:
             )
         chart = None
         try:
-            watcher = svc.watcher(problem.service)
             step = max(1.0, (stop - start) / 200)
-            series = watcher.series.steps(start, stop, step)
+            series = (await svc.series(problem.service, start, stop)).steps(start, stop, step)
             pts = [
                 (w.end, None if w.failure_rate is None else w.failure_rate * 100) for w in series
             ]

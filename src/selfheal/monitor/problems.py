@@ -8,8 +8,11 @@ makes every notification's id deterministic, so a transition notifies exactly on
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+
+from selfheal.core import CloudEvent
 
 OPEN = "OPEN"
 RESOLVED = "RESOLVED"
@@ -44,6 +47,8 @@ class Problem:
     external_key: str | None = None
     occurrence: int = 1
     updated: float = 0.0
+    version: int = 1
+    """Bumped by every save: a save made from an older version loses (compare-and-set)."""
 
     @property
     def is_open(self) -> bool:
@@ -104,7 +109,8 @@ class ProblemQuery:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One notification to one webhook; `key` is unique per (webhook, notification)."""
+    """One notification to one webhook as the monitor shows it (a view of the shared
+    outbox's record); `key` is unique per (webhook, notification)."""
 
     key: str
     problem_id: str
@@ -118,10 +124,20 @@ class Delivery:
     updated: float = 0.0
 
 
-class ProblemStore(Protocol):
-    async def create(self, problem: Problem) -> Problem: ...
+EventsOf = Callable[[Problem], Sequence[CloudEvent]]
+"""The events a change emits, made from the problem as stored (its display id, version)."""
 
-    async def save(self, problem: Problem) -> None: ...
+
+class ProblemStore(Protocol):
+    async def create(self, problem: Problem, events: EventsOf | None = None) -> Problem:
+        """Insert; `events(stored)` are written in the same transaction (the outbox)."""
+        ...
+
+    async def save(self, problem: Problem, events: EventsOf | None = None) -> Problem | None:
+        """Store `problem` if the stored row still has `problem.version` (compare-and-set),
+        with `events(saved)` in the same transaction; the saved problem (version + 1), or
+        None when someone else saved it meanwhile — re-read and decide again."""
+        ...
 
     async def get(self, key: str) -> Problem | None:
         """By id, display id, PID or external key."""
@@ -143,18 +159,6 @@ class CommentStore(Protocol):
     async def delete_comment(self, problem_id: str, comment_id: str) -> bool: ...
 
 
-class DeliveryLog(Protocol):
-    async def record(self, delivery: Delivery) -> bool:
-        """False if this key was recorded before (the notification was already sent)."""
-        ...
-
-    async def update(self, delivery: Delivery) -> None: ...
-
-    async def deliveries(
-        self, problem_id: str | None = None, limit: int = 100
-    ) -> list[Delivery]: ...
-
-
 def matches(problem: Problem, query: ProblemQuery) -> bool:
     return (
         (query.status is None or problem.status == query.status)
@@ -165,20 +169,33 @@ def matches(problem: Problem, query: ProblemQuery) -> bool:
 
 
 class MemoryProblemStore:
-    """Problems, comments and deliveries in dicts (a test double and a DB-less store)."""
+    """Problems and comments in dicts (a test double and a DB-less store);
+    a change's events go to `publish` after it is stored."""
 
-    def __init__(self) -> None:
+    def __init__(self, publish: Callable[[CloudEvent], Awaitable[object]] | None = None) -> None:
+        self._publish = publish
         self._problems: dict[str, Problem] = {}
         self._comments: list[Comment] = []
-        self._deliveries: dict[str, Delivery] = {}
 
-    async def create(self, problem: Problem) -> Problem:
+    async def _emit(self, problem: Problem, events: EventsOf | None) -> None:
+        if events is not None and self._publish is not None:
+            for event in events(problem):
+                await self._publish(event)
+
+    async def create(self, problem: Problem, events: EventsOf | None = None) -> Problem:
         created = problem.with_(display_id=f"P-{len(self._problems) + 1}")
         self._problems[created.id] = created
+        await self._emit(created, events)
         return created
 
-    async def save(self, problem: Problem) -> None:
-        self._problems[problem.id] = problem
+    async def save(self, problem: Problem, events: EventsOf | None = None) -> Problem | None:
+        stored = self._problems.get(problem.id)
+        if stored is None or stored.version != problem.version:
+            return None
+        saved = problem.with_(version=problem.version + 1)
+        self._problems[problem.id] = saved
+        await self._emit(saved, events)
+        return saved
 
     async def get(self, key: str) -> Problem | None:
         for p in self._problems.values():
@@ -214,16 +231,3 @@ class MemoryProblemStore:
         gone = len(kept) != len(self._comments)
         self._comments = kept
         return gone
-
-    async def record(self, delivery: Delivery) -> bool:
-        if delivery.key in self._deliveries:
-            return False
-        self._deliveries[delivery.key] = delivery
-        return True
-
-    async def update(self, delivery: Delivery) -> None:
-        self._deliveries[delivery.key] = delivery
-
-    async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
-        found = [d for d in self._deliveries.values() if problem_id in (None, d.problem_id)]
-        return sorted(found, key=lambda d: d.created, reverse=True)[:limit]

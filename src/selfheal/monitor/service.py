@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from selfheal.core import Clock, InvalidInput, new_id
+from selfheal.core import Clock, Conflict, InvalidInput, new_id
 from selfheal.monitor.errors import CommentNotFound, ProblemNotFound, ServiceNotFound
 from selfheal.monitor.intake import ExternalAlert
 from selfheal.monitor.leaders import LeaderElection
@@ -20,14 +20,14 @@ from selfheal.monitor.problems import (
     Comment,
     CommentStore,
     Delivery,
-    DeliveryLog,
     Problem,
     ProblemQuery,
     ProblemStore,
     new_problem,
 )
+from selfheal.monitor.samples import SampleRecorder, SampleStore, series_between
 from selfheal.monitor.services import ServiceSpec, parse_service
-from selfheal.monitor.slis import Window
+from selfheal.monitor.slis import SliSeries, Window
 from selfheal.monitor.sources import Fetcher, open_source
 from selfheal.monitor.tracking import ProblemTracker
 from selfheal.monitor.watchers import Watcher
@@ -44,6 +44,9 @@ SLI_NAMES = (
     "problem_open",
 )
 MAX_COMMENT = 10_000
+SCAN_POINTS = 100_000
+"""Samples read at most to rebuild a series on a replica that does not lead it."""
+CAS_ATTEMPTS = 3
 
 
 class MonitorService:
@@ -52,7 +55,6 @@ class MonitorService:
         *,
         store: ProblemStore,
         comments: CommentStore,
-        deliveries: DeliveryLog,
         notifier: Notifier,
         fetcher: Fetcher,
         leader: LeaderElection,
@@ -62,10 +64,14 @@ class MonitorService:
         max_points: int = 4000,
         hold_seconds: float = 60.0,
         reopen_seconds: float = 300.0,
+        samples: SampleStore | None = None,
+        recorder: SampleRecorder | None = None,
     ) -> None:
         self.store = store
+        self.samples = samples
+        """The shared SLI samples: read by a replica that does not lead the service."""
+        self.recorder = recorder
         self._comments = comments
-        self._deliveries = deliveries
         self.notifier = notifier
         self.fetcher = fetcher
         self.leader = leader
@@ -79,6 +85,8 @@ class MonitorService:
         self.watchers: dict[str, Watcher] = {}
         self.raw: dict[str, dict[str, Any]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.led: set[str] = set()
+        """Services this replica led at its last tick of them."""
 
     # services ---------------------------------------------------------------------------
     def apply(self, raw_services: list[dict[str, Any]]) -> list[ServiceSpec]:
@@ -97,6 +105,7 @@ class MonitorService:
             sensitivity=self.sensitivity,
             timeout=self.timeout,
             max_points=self.max_points,
+            record=self.recorder.add if self.recorder is not None else None,
         )
         if old is not None and old.spec.source == spec.source:
             watcher.series = old.series
@@ -114,6 +123,7 @@ class MonitorService:
         if self.watchers.pop(name, None) is None:
             raise ServiceNotFound(f"no monitored service {name!r}")
         self.raw.pop(name, None)
+        self.led.discard(name)
 
     def watcher(self, name: str) -> Watcher:
         try:
@@ -129,10 +139,33 @@ class MonitorService:
         for service in [name] if name else list(self.watchers):
             watcher = self.watcher(service)
             if not await self.leader.acquire(service):
+                self.led.discard(service)
                 continue
             lock = self._locks.setdefault(service, asyncio.Lock())
             async with lock:
+                if service not in self.led:
+                    await self._take_over(watcher)
+                    self.led.add(service)
                 await watcher.tick(self.clock.now())
+
+    async def _take_over(self, watcher: Watcher) -> None:
+        """This replica now leads the service: adopt its problem state from the database
+        (another replica may have opened, resolved or closed problems meanwhile). The
+        detection series starts from this replica's own scrapes, as after a restart."""
+        await self.tracker.resync(watcher.spec.name)
+
+    async def series(self, name: str, start: float, end: float) -> SliSeries:
+        """The SLI series of a service over a range: the local one where this replica
+        leads the service and has scraped since `start`, else rebuilt from the shared
+        samples (a replica that does not lead it, or a range before this leader began)."""
+        local = self.watcher(name).series
+        if self.samples is None:
+            return local
+        first = local.first_time
+        if name in self.led and first is not None and first <= start:
+            return local
+        stored = await series_between(self.samples, name, start, end, SCAN_POINTS)
+        return stored if name not in self.led or len(stored) >= len(local) else local
 
     # problems ---------------------------------------------------------------------------
     async def get_problem(self, problem_id: str) -> Problem:
@@ -217,22 +250,29 @@ class MonitorService:
         self, problem_id: str, *, message: str | None = None, author: str = "selfheal"
     ) -> Problem:
         """Manual close: RESOLVED notification, and no reopen for this problem."""
-        problem = await self.get_problem(problem_id)
-        if problem.status != OPEN:
-            return problem
-        now = self.clock.now()
-        closed = problem.with_(status=CLOSED, end=now, updated=now)
-        await self.store.save(closed)
+        for _ in range(CAS_ATTEMPTS):
+            problem = await self.get_problem(problem_id)
+            if problem.status != OPEN:
+                return problem
+            now = self.clock.now()
+            closed = await self.store.save(
+                problem.with_(status=CLOSED, end=now, updated=now),
+                lambda p: self.notifier.events(p, RESOLVED_T),
+            )
+            if closed is not None:
+                break
+        else:
+            raise Conflict(f"problem {problem_id!r} keeps changing; try again")
         self.tracker.forget(closed)
         if message:
             await self.add_comment(closed.id, message, context="close", author=author)
-        await self.notifier.notify(closed, RESOLVED_T)
+        await self.notifier.deliver(closed, RESOLVED_T)
         return closed
 
     async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
         if problem_id is not None:
             problem_id = (await self.get_problem(problem_id)).id
-        return await self._deliveries.deliveries(problem_id, limit)
+        return await self.notifier.deliveries(problem_id, limit)
 
     # intake -----------------------------------------------------------------------------
     async def ingest(self, alerts: list[ExternalAlert]) -> list[dict[str, str]]:
@@ -259,15 +299,23 @@ class MonitorService:
                         source=alert.source,
                         external_key=alert.key,
                         pid=alert.pid,
-                    )
+                    ),
+                    lambda p: self.notifier.events(p, OPEN_T),
                 )
-                await self.notifier.notify(problem, OPEN_T)
+                await self.notifier.deliver(problem, OPEN_T)
                 results.append({"key": alert.key, "action": "opened", "problemId": problem.id})
             elif existing is not None and existing.status == OPEN:
                 now = self.clock.now()
-                resolved = existing.with_(status=RESOLVED, end=now, updated=now)
-                await self.store.save(resolved)
-                await self.notifier.notify(resolved, RESOLVED_T)
+                resolved = await self.store.save(
+                    existing.with_(status=RESOLVED, end=now, updated=now),
+                    lambda p: self.notifier.events(p, RESOLVED_T),
+                )
+                if resolved is None:  # changed meanwhile (closed by a user): nothing to do
+                    results.append(
+                        {"key": alert.key, "action": "ignored", "problemId": existing.id}
+                    )
+                    continue
+                await self.notifier.deliver(resolved, RESOLVED_T)
                 results.append({"key": alert.key, "action": "resolved", "problemId": resolved.id})
             else:
                 results.append(
@@ -288,8 +336,8 @@ class MonitorService:
                 return watcher
         return None
 
-    def window(self, name: str, start: float, end: float) -> Window | None:
-        return self.watcher(name).series.between(start, end)
+    async def window(self, name: str, start: float, end: float) -> Window | None:
+        return (await self.series(name, start, end)).between(start, end)
 
     async def sli(
         self, scope_tags: dict[str, str], name: str, start: float, end: float
@@ -316,7 +364,7 @@ class MonitorService:
             )
         if watcher is None:
             return None
-        w = watcher.series.between(start, end)
+        w = await self.window(watcher.spec.name, start, end)
         if w is None:
             return None
         if name == "failure_rate":

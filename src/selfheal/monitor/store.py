@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
-from selfheal.monitor.problems import Comment, Delivery, Problem, ProblemQuery
+from selfheal.core import CloudEvent
+from selfheal.monitor.problems import Comment, EventsOf, Problem, ProblemQuery
+from selfheal.monitor.sources import Sample
 from selfheal.storage import Database
 from selfheal.storage.inline import Prepared
+
+
+class EventOutbox(Protocol):
+    """Where a problem change's events go (the runtime's event log): written into the
+    change's own transaction, put on the bus once it committed."""
+
+    async def append_in(self, conn: Any, events: list[CloudEvent]) -> list[CloudEvent]: ...
+
+    async def released(self, events: list[CloudEvent]) -> None: ...
+
 
 metadata = sa.MetaData()
 problems_table = sa.Table(
@@ -33,6 +46,7 @@ problems_table = sa.Table(
     sa.Column("external_key", sa.String(512)),
     sa.Column("occurrence", sa.Integer),
     sa.Column("updated", sa.Float),
+    sa.Column("version", sa.Integer),
 )
 comments_table = sa.Table(
     "monitor_comments",
@@ -45,28 +59,30 @@ comments_table = sa.Table(
     sa.Column("author", sa.String(255)),
     sa.Column("created", sa.Float),
 )
-deliveries_table = sa.Table(
-    "monitor_deliveries",
-    metadata,
-    sa.Column("key", sa.String(128), primary_key=True),
-    sa.Column("problem_id", sa.String(64)),
-    sa.Column("transition", sa.String(32)),
-    sa.Column("url", sa.String(2048)),
-    sa.Column("status", sa.String(16)),
-    sa.Column("attempts", sa.Integer),
-    sa.Column("response_code", sa.Integer),
-    sa.Column("error", sa.Text),
-    sa.Column("created", sa.Float),
-    sa.Column("updated", sa.Float),
-)
 services_table = sa.Table(
     "monitor_services",
     metadata,
     sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("spec", sa.Text),
+    sa.Column("spec", sa.Text),  # the declaration as JSON; NULL: a tombstone (deleted)
     sa.Column("updated", sa.Float),
+    sa.Column("revision", sa.BigInteger),
 )
-_DELIVERY_FIELDS = tuple(c.name for c in deliveries_table.columns)
+revision_table = sa.Table(
+    "monitor_revision",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("value", sa.BigInteger),
+)
+samples_table = sa.Table(
+    "monitor_sli_samples",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("service", sa.String(128)),
+    sa.Column("time", sa.Float),
+    sa.Column("requests", sa.Float),
+    sa.Column("errors", sa.Float),
+    sa.Column("buckets", sa.Text),
+)
 
 
 def _row(p: Problem) -> dict[str, Any]:
@@ -87,6 +103,7 @@ def _row(p: Problem) -> dict[str, Any]:
         "external_key": p.external_key,
         "occurrence": p.occurrence,
         "updated": p.updated,
+        "version": p.version,
     }
 
 
@@ -108,29 +125,16 @@ def _problem(r: Any) -> Problem:
         external_key=r.external_key,
         occurrence=r.occurrence,
         updated=r.updated,
-    )
-
-
-def _delivery(r: Any) -> Delivery:
-    return Delivery(
-        key=r.key,
-        problem_id=r.problem_id,
-        transition=r.transition,
-        url=r.url,
-        status=r.status,
-        attempts=r.attempts,
-        response_code=r.response_code,
-        error=r.error,
-        created=r.created,
-        updated=r.updated,
+        version=r.version,
     )
 
 
 class SqlProblemStore:
-    """Problems, comments, deliveries and API-declared services in SQLite or PostgreSQL."""
+    """Problems, comments, API-declared services and SLI samples in SQLite or PostgreSQL."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, events: EventOutbox | None = None) -> None:
         self._db = database
+        self._events = events
         t = problems_table
         key: Any = sa.bindparam("key")
         self._get = Prepared(
@@ -143,19 +147,52 @@ class SqlProblemStore:
             .limit(1)
         )
 
-    async def create(self, problem: Problem) -> Problem:
-        t = problems_table
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        writer = self._db.writer
+        if writer is not None:
+            async with writer.transaction() as inline:
+                yield inline
+            return
         async with self._db.engine.begin() as conn:
+            yield conn
+
+    async def _emit_in(
+        self, conn: Any, problem: Problem, events: EventsOf | None
+    ) -> list[CloudEvent]:
+        if events is None or self._events is None:
+            return []
+        return await self._events.append_in(conn, list(events(problem)))
+
+    async def create(self, problem: Problem, events: EventsOf | None = None) -> Problem:
+        t = problems_table
+        async with self._transaction() as conn:
             result = await conn.execute(t.insert().values(**_row(problem)))
             seq = result.inserted_primary_key[0] if result.inserted_primary_key else None
             display = f"P-{seq}"
             await conn.execute(t.update().where(t.c.id == problem.id).values(display_id=display))
-        return problem.with_(display_id=display)
+            created = problem.with_(display_id=display)
+            fresh = await self._emit_in(conn, created, events)
+        if self._events is not None:
+            await self._events.released(fresh)
+        return created
 
-    async def save(self, problem: Problem) -> None:
+    async def save(self, problem: Problem, events: EventsOf | None = None) -> Problem | None:
+        """Compare-and-set on `version`; the events commit with the change, or not at all."""
         t = problems_table
-        async with self._db.engine.begin() as conn:
-            await conn.execute(t.update().where(t.c.id == problem.id).values(**_row(problem)))
+        saved = problem.with_(version=problem.version + 1)
+        async with self._transaction() as conn:
+            done = await conn.execute(
+                t.update()
+                .where(t.c.id == problem.id, t.c.version == problem.version)
+                .values(**_row(saved))
+            )
+            if not done.rowcount:
+                return None
+            fresh = await self._emit_in(conn, saved, events)
+        if self._events is not None:
+            await self._events.released(fresh)
+        return saved
 
     async def get(self, key: str) -> Problem | None:
         writer = self._db.writer
@@ -236,44 +273,108 @@ class SqlProblemStore:
             )
         return bool(done.rowcount)
 
-    async def record(self, delivery: Delivery) -> bool:
-        values = {k: getattr(delivery, k) for k in _DELIVERY_FIELDS}
-        try:
-            async with self._db.engine.begin() as conn:
-                await conn.execute(deliveries_table.insert().values(**values))
-        except IntegrityError:
-            return False
-        return True
+    async def _bump(self, conn: Any) -> int:
+        r = revision_table
+        await conn.execute(r.update().where(r.c.id == 1).values(value=r.c.value + 1))
+        return int((await conn.execute(sa.select(r.c.value).where(r.c.id == 1))).scalar_one())
 
-    async def update(self, delivery: Delivery) -> None:
-        t = deliveries_table
-        values = {k: getattr(delivery, k) for k in _DELIVERY_FIELDS if k != "key"}
-        async with self._db.engine.begin() as conn:
-            await conn.execute(t.update().where(t.c.key == delivery.key).values(**values))
-
-    async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
-        t = deliveries_table
-        stmt = sa.select(t).order_by(t.c.created.desc()).limit(limit)
-        if problem_id is not None:
-            stmt = stmt.where(t.c.problem_id == problem_id)
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [_delivery(r) for r in rows]
-
-    async def save_service(self, name: str, spec: dict[str, Any], now: float) -> None:
+    async def save_services(self, specs: list[tuple[str, dict[str, Any]]], now: float) -> int:
+        """Add or replace API-declared services in one transaction; the new revision."""
         t = services_table
-        async with self._db.engine.begin() as conn:
+        async with self._transaction() as conn:
+            revision = await self._bump(conn)
+            for name, spec in specs:
+                await conn.execute(t.delete().where(t.c.name == name))
+                await conn.execute(
+                    t.insert().values(
+                        name=name, spec=json.dumps(spec), updated=now, revision=revision
+                    )
+                )
+        return revision
+
+    async def save_service(self, name: str, spec: dict[str, Any], now: float) -> int:
+        return await self.save_services([(name, spec)], now)
+
+    async def delete_service(self, name: str, now: float = 0.0) -> int:
+        """Leave a tombstone (so a service of monitor.yaml goes too, on every replica)."""
+        t = services_table
+        async with self._transaction() as conn:
+            revision = await self._bump(conn)
             await conn.execute(t.delete().where(t.c.name == name))
-            await conn.execute(t.insert().values(name=name, spec=json.dumps(spec), updated=now))
+            await conn.execute(
+                t.insert().values(name=name, spec=None, updated=now, revision=revision)
+            )
+        return revision
 
-    async def delete_service(self, name: str) -> bool:
-        t = services_table
-        async with self._db.engine.begin() as conn:
-            result = await conn.execute(t.delete().where(t.c.name == name))
-        return bool(result.rowcount)
+    async def service_revision(self) -> int:
+        """One indexed read: the revision of the last service change (0: none yet)."""
+        r = revision_table
+        async with self._db.engine.connect() as conn:
+            value = (await conn.execute(sa.select(r.c.value).where(r.c.id == 1))).scalar()
+        return int(value or 0)
+
+    async def service_changes(self) -> tuple[int, dict[str, dict[str, Any] | None]]:
+        """The revision and every API change by name (None: deleted)."""
+        t, r = services_table, revision_table
+        async with self._db.engine.connect() as conn:
+            value = (await conn.execute(sa.select(r.c.value).where(r.c.id == 1))).scalar()
+            rows = (await conn.execute(sa.select(t.c.name, t.c.spec).order_by(t.c.name))).all()
+        return int(value or 0), {
+            row.name: json.loads(row.spec) if row.spec is not None else None for row in rows
+        }
 
     async def services(self) -> list[dict[str, Any]]:
-        t = services_table
+        _, changes = await self.service_changes()
+        return [spec for spec in changes.values() if spec is not None]
+
+    # SLI samples ------------------------------------------------------------------------
+    async def add_samples(self, rows: list[tuple[str, Sample]]) -> None:
+        """Raw scraped counters, many services at once (one multi-row INSERT)."""
+        if not rows:
+            return
+        values = [
+            {
+                "service": service,
+                "time": s.time,
+                "requests": s.requests,
+                "errors": s.errors,
+                "buckets": json.dumps(s.buckets),
+            }
+            for service, s in rows
+        ]
+        async with self._transaction() as conn:
+            await conn.execute(samples_table.insert(), values)
+
+    async def samples(
+        self, service: str, start: float, end: float, limit: int = 100_000
+    ) -> list[Sample]:
+        """The last sample at or before `start` and every one after it up to `end`."""
+        t = samples_table
+        before = (
+            sa.select(t.c.time)
+            .where(t.c.service == service, t.c.time <= start)
+            .order_by(t.c.time.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = (
+            sa.select(t.c.time, t.c.requests, t.c.errors, t.c.buckets)
+            .where(
+                t.c.service == service,
+                t.c.time >= sa.func.coalesce(before, start),
+                t.c.time <= end,
+            )
+            .order_by(t.c.time)
+            .limit(limit)
+        )
         async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(t.c.spec).order_by(t.c.name))).all()
-        return [json.loads(r.spec) for r in rows]
+            rows = (await conn.execute(stmt)).all()
+        return [
+            Sample(
+                r.time,
+                r.requests,
+                r.errors,
+                tuple((float(le), float(c)) for le, c in json.loads(r.buckets)),
+            )
+            for r in rows
+        ]

@@ -7,12 +7,14 @@ Flapping guard: an open problem resolves only after every detector has been heal
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from selfheal.monitor.detectors import Verdict
 from selfheal.monitor.notifications import OPEN_T, RESOLVED_T, UPDATE_T, Notifier
 from selfheal.monitor.problems import (
+    CLOSED,
     OPEN,
     RESOLVED,
     Problem,
@@ -21,6 +23,8 @@ from selfheal.monitor.problems import (
     new_problem,
 )
 from selfheal.monitor.services import ServiceSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,7 +38,22 @@ def _evidence(v: Verdict, now: float) -> dict[str, Any]:
     return {"detector": v.kind, "title": v.title, "time": now, **v.evidence}
 
 
+class StaleProblem(Exception):
+    """A compare-and-set lost: someone else (a user's close, another replica) changed the
+    problem since we read it."""
+
+
+ATTEMPTS = 3
+"""Read-decide-write rounds per observation before giving up until the next tick."""
+
+
 class ProblemTracker:
+    """Decides a service's problem transitions. Each change is one compare-and-set on the
+    problem's version, written in one transaction with its bus event (the outbox), so a
+    problem is never OPEN without its OPEN notification and a stale writer (a leader that
+    lost its lease, a tick racing a user's close) never overwrites a newer state: it
+    re-reads and decides again."""
+
     def __init__(
         self, store: ProblemStore, notifier: Notifier, *, hold_seconds: float, reopen_seconds: float
     ) -> None:
@@ -64,6 +83,23 @@ class ProblemTracker:
             if p.source == "selfheal" and st.open is None and st.last_resolved is None:
                 st.last_resolved = p
 
+    async def resync(self, service: str) -> None:
+        """Take the service's state from the database (this replica just became its
+        leader: another one may have opened, resolved or closed problems meanwhile)."""
+        st = self.state(service)
+        st.open, st.last_resolved, st.healthy_since = None, None, None
+        opened, _ = await self.store.find(ProblemQuery(status=OPEN, service=service, limit=50))
+        mine = [p for p in opened if p.source == "selfheal"]
+        if mine:
+            st.open = mine[0]
+            return
+        resolved, _ = await self.store.find(
+            ProblemQuery(status=RESOLVED, service=service, limit=50)
+        )
+        mine = [p for p in resolved if p.source == "selfheal"]
+        if mine:
+            st.last_resolved = mine[0]
+
     def forget(self, problem: Problem) -> None:
         """A manual close: stop tracking without reopening it later."""
         st = self.state(problem.service)
@@ -73,7 +109,44 @@ class ProblemTracker:
         if st.last_resolved is not None and st.last_resolved.id == problem.id:
             st.last_resolved = None
 
+    async def _reread(self, st: _State, problem: Problem) -> None:
+        """After a lost compare-and-set: adopt what the database says about `problem`."""
+        current = await self.store.get(problem.id)
+        if st.open is not None and st.open.id == problem.id:
+            st.open = None
+        if st.last_resolved is not None and st.last_resolved.id == problem.id:
+            st.last_resolved = None
+        if current is None or current.status == CLOSED:
+            st.healthy_since = None
+            return  # closed by a user: never reopened
+        if current.status == OPEN:
+            st.open = current
+        else:
+            st.last_resolved, st.healthy_since = current, None
+
+    async def _save(self, problem: Problem, transition: str) -> Problem:
+        """Compare-and-set the change with its bus event; webhooks once it committed."""
+        saved = await self.store.save(problem, lambda p: self.notifier.events(p, transition))
+        if saved is None:
+            raise StaleProblem(problem.id)
+        await self.notifier.deliver(saved, transition)
+        return saved
+
     async def observe(
+        self, spec: ServiceSpec, verdicts: list[Verdict], now: float
+    ) -> Problem | None:
+        st = self.state(spec.name)
+        for _ in range(ATTEMPTS):
+            tracked = st.open or st.last_resolved
+            try:
+                return await self._observe(spec, verdicts, now)
+            except StaleProblem:
+                if tracked is not None:
+                    await self._reread(st, tracked)
+        log.warning("problem of %s kept changing under us; deciding next tick", spec.name)
+        return st.open
+
+    async def _observe(
         self, spec: ServiceSpec, verdicts: list[Verdict], now: float
     ) -> Problem | None:
         breached = [v for v in verdicts if v.breached]
@@ -85,21 +158,22 @@ class ProblemTracker:
                 known = {e.get("detector") for e in problem.evidence}
                 fresh = [v for v in breached if v.kind not in known]
                 if fresh:
-                    problem = problem.with_(
-                        evidence=[*problem.evidence, *(_evidence(v, now) for v in fresh)],
-                        updated=now,
+                    problem = await self._save(
+                        problem.with_(
+                            evidence=[*problem.evidence, *(_evidence(v, now) for v in fresh)],
+                            updated=now,
+                        ),
+                        UPDATE_T,
                     )
-                    await self.store.save(problem)
                     st.open = problem
-                    await self.notifier.notify(problem, UPDATE_T)
                 return problem
             if st.healthy_since is None:
                 st.healthy_since = now
             if now - st.healthy_since >= self.hold:
-                problem = problem.with_(status=RESOLVED, end=now, updated=now)
-                await self.store.save(problem)
+                problem = await self._save(
+                    problem.with_(status=RESOLVED, end=now, updated=now), RESOLVED_T
+                )
                 st.open, st.last_resolved, st.healthy_since = None, problem, None
-                await self.notifier.notify(problem, RESOLVED_T)
             return problem
         if not breached:
             return None
@@ -108,16 +182,17 @@ class ProblemTracker:
         if last is not None and last.end is not None and now - last.end <= self.reopen:
             current = await self.store.get(last.id)
             if current is not None and current.status == RESOLVED:
-                problem = current.with_(
-                    status=OPEN,
-                    end=None,
-                    occurrence=current.occurrence + 1,
-                    evidence=[*current.evidence, *(_evidence(v, now) for v in breached)],
-                    updated=now,
+                problem = await self._save(
+                    current.with_(
+                        status=OPEN,
+                        end=None,
+                        occurrence=current.occurrence + 1,
+                        evidence=[*current.evidence, *(_evidence(v, now) for v in breached)],
+                        updated=now,
+                    ),
+                    OPEN_T,
                 )
-                await self.store.save(problem)
                 st.open, st.last_resolved = problem, None
-                await self.notifier.notify(problem, OPEN_T)
                 return problem
         problem = await self.store.create(
             new_problem(
@@ -128,8 +203,9 @@ class ProblemTracker:
                 start=now,
                 tags=spec.tags,
                 evidence=[_evidence(v, now) for v in breached],
-            )
+            ),
+            lambda p: self.notifier.events(p, OPEN_T),
         )
         st.open, st.last_resolved, st.healthy_since = problem, None, None
-        await self.notifier.notify(problem, OPEN_T)
+        await self.notifier.deliver(problem, OPEN_T)
         return problem

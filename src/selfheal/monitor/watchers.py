@@ -9,6 +9,7 @@ unreachable target never raises a problem by itself.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from selfheal.monitor.detectors import Detector, Verdict, build_detectors
 from selfheal.monitor.errors import NoData
 from selfheal.monitor.services import ServiceSpec
 from selfheal.monitor.slis import SliSeries
-from selfheal.monitor.sources import Fetcher, Source, open_source
+from selfheal.monitor.sources import Fetcher, Sample, Source, open_source
 from selfheal.monitor.tracking import ProblemTracker
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,11 @@ class Watcher:
         sensitivity: str,
         timeout: float,
         max_points: int,
+        record: Callable[[str, Sample], None] | None = None,
     ) -> None:
         self.spec = spec
+        self.record = record
+        """Where each scraped sample also goes (the shared store's batched writer)."""
         self.source: Source = open_source(spec, fetcher, timeout=timeout)
         self.tracker = tracker
         self.detectors: list[Detector] = build_detectors(spec, sensitivity)
@@ -65,6 +69,8 @@ class Watcher:
             self.status.failures += 1
             return []
         self.series.add(sample)
+        if self.record is not None:
+            self.record(self.spec.name, sample)
         self.status.state, self.status.reason, self.status.last_scrape = OK, None, now
         frozen = self.tracker.is_open(self.spec.name)
         verdicts = [d.evaluate(self.series, now, frozen=frozen) for d in self.detectors]

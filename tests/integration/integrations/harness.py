@@ -9,10 +9,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from selfheal.core import CloudEvent
-from selfheal.integrations.deliveries import MemoryDeliveryStore
+from selfheal.delivery import MemoryDeliveryStore, Outbox, RetryPolicy
 from selfheal.integrations.links import MemoryLinks
 from selfheal.integrations.messages import Notification, notification_of
-from selfheal.integrations.outbox import Outbox, RetryPolicy
 from selfheal.integrations.plugins import PluginContext, PluginHttp
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.secrets import MemorySecrets

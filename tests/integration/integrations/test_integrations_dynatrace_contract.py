@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selfheal.integrations.deliveries import DeliveryQuery
+from selfheal.delivery import DeliveryQuery
 from selfheal.integrations.dynatrace import create
 from selfheal.integrations.standins import DynatraceStandIn, serve
 from tests.integration.integrations.harness import PID, Harness, story

@@ -23,8 +23,8 @@ from pydantic import SecretStr
 from selfheal.bootstrap import Container, build
 from selfheal.bus import MemoryBus
 from selfheal.core import ManualClock
+from selfheal.delivery import DeliveryQuery
 from selfheal.integrations import IntegrationsSettings
-from selfheal.integrations.deliveries import DeliveryQuery
 from selfheal.integrations.standins import JiraStandIn, SlackStandIn, serve
 from selfheal.monitor import MonitorSettings
 from selfheal.settings import Settings

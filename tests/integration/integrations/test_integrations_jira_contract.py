@@ -144,6 +144,6 @@ async def test_faults_retry_then_dead_letter(fault: str) -> None:
 
 
 def _q(**kw: object):  # type: ignore[no-untyped-def]
-    from selfheal.integrations.deliveries import DeliveryQuery
+    from selfheal.delivery import DeliveryQuery
 
     return DeliveryQuery(**kw)  # type: ignore[arg-type]

@@ -13,9 +13,9 @@ from pydantic import SecretStr
 from selfheal.bootstrap import Container, build
 from selfheal.bus import MemoryBus
 from selfheal.core import CloudEvent, ManualClock
+from selfheal.delivery import Delivery, DeliveryQuery, Outbox, RetryPolicy, SqlDeliveryStore
 from selfheal.integrations import IntegrationsSettings
-from selfheal.integrations.deliveries import Delivery, DeliveryQuery, SqlDeliveryStore
-from selfheal.integrations.outbox import HttpSender, Outbox, RetryPolicy
+from selfheal.integrations.outbox import HttpSender
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.standins import SinkStandIn, serve
 from selfheal.integrations.transport import HttpRequest, MemoryHttp

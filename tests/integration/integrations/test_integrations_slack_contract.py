@@ -7,8 +7,8 @@ import asyncio
 
 from slack_sdk import WebClient
 
+from selfheal.delivery import DeliveryQuery
 from selfheal.integrations import messages as m
-from selfheal.integrations.deliveries import DeliveryQuery
 from selfheal.integrations.slack import APPROVE, create
 from selfheal.integrations.standins import SlackStandIn, serve
 from tests.integration.integrations.harness import CTX, UI, Harness, ev, scope, story

@@ -13,8 +13,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from selfheal.control import Action, ActionRequest
-from selfheal.integrations.deliveries import MemoryDeliveryStore
-from selfheal.integrations.outbox import Outbox, RetryPolicy
+from selfheal.delivery import MemoryDeliveryStore, Outbox, RetryPolicy
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.toggles import ToggleProvider
 from selfheal.integrations.transport import HttpxClient

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 
-from selfheal.integrations.deliveries import DeliveryQuery
+from selfheal.delivery import DeliveryQuery
 from selfheal.integrations.standins import SinkStandIn, serve
 from selfheal.integrations.webhooks import create
 from tests.integration.integrations.harness import CTX, Harness, story

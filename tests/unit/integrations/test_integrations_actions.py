@@ -10,13 +10,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from selfheal.control import Action, ActionRequest
+from selfheal.delivery import DeliveryQuery, MemoryDeliveryStore, Outbox, RetryPolicy
 from selfheal.integrations.addresses import UrlGuard
 from selfheal.integrations.callouts import WebhookActionProvider
-from selfheal.integrations.deliveries import DeliveryQuery, MemoryDeliveryStore
 from selfheal.integrations.errors import BlockedUrl
 from selfheal.integrations.escalations import EscalateProvider
 from selfheal.integrations.messages import Notification
-from selfheal.integrations.outbox import Outbox, RetryPolicy
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.secrets import MemorySecrets
 from selfheal.integrations.toggles import ToggleProvider

@@ -9,9 +9,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from selfheal.core import ManualClock
-from selfheal.integrations.deliveries import Delivery, DeliveryQuery, MemoryDeliveryStore
+from selfheal.delivery import (
+    Attempt,
+    Delivery,
+    DeliveryQuery,
+    MemoryDeliveryStore,
+    Outbox,
+    RetryPolicy,
+)
 from selfheal.integrations.errors import NotRetryable
-from selfheal.integrations.outbox import Attempt, HttpSender, Outbox, RetryPolicy
+from selfheal.integrations.outbox import HttpSender
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.transport import HttpRequest, HttpResponse, MemoryHttp, TransportFailure
 from tests.unit.integrations.fakes import RecordingClock

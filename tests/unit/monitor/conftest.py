@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -24,12 +24,12 @@ from selfheal.monitor.notifications import RecordingSender
 from selfheal.monitor.sources import MemoryFetcher
 from selfheal.settings import Settings
 from selfheal.web import create_app
+from tests.support.traffic import Traffic
 
 URL = "http://app.test/metrics"
 HOOK = "http://hook.test/keptn"
 ADMIN = {"Authorization": "Bearer *:*.admin-secret"}
 UI_PASSWORD = "monitor-ui-password"
-BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 MONITOR_YAML = f"""
 services:
   - name: front-end
@@ -57,35 +57,6 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(
         update={"admin_password": SecretStr(UI_PASSWORD), "monitor": monitor_settings()}
     )
-
-
-@dataclass
-class Traffic:
-    """The scraped app: cumulative counters (and a latency histogram) that tests push."""
-
-    fetcher: MemoryFetcher
-    url: str = URL
-    requests: int = 0
-    errors: int = 0
-    buckets: dict[float, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
-
-    def second(self, total: int, failed: int, latency: float = 0.03) -> None:
-        self.requests += total
-        self.errors += failed
-        for le in BUCKETS:
-            if latency <= le:
-                self.buckets[le] += total
-        lines = [
-            f'http_requests_total{{code="200"}} {self.requests - self.errors}',
-            f'http_requests_total{{code="500"}} {self.errors}',
-            *(
-                f'http_request_duration_seconds_bucket{{le="{le}"}} {n}'
-                for le, n in self.buckets.items()
-            ),
-            f'http_request_duration_seconds_bucket{{le="+Inf"}} {self.requests}',
-            f"http_request_duration_seconds_count {self.requests}",
-        ]
-        self.fetcher.bodies[self.url] = (200, "\n".join(lines) + "\n")
 
 
 @dataclass

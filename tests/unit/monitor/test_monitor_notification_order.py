@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from prometheus_client import CollectorRegistry
+
 from selfheal.core import ManualClock
+from selfheal.delivery import MemoryDeliveryStore, Outbox, RetryPolicy
 from selfheal.monitor import WebhookSettings
 from selfheal.monitor.notifications import OPEN_T, RESOLVED_T, Notifier, RecordingSender
-from selfheal.monitor.problems import MemoryProblemStore, new_problem
+from selfheal.monitor.problems import new_problem
 
 
 async def test_resolved_waits_for_a_retried_open() -> None:
@@ -19,7 +22,9 @@ async def test_resolved_waits_for_a_retried_open() -> None:
 
     notifier = Notifier(
         publish=publish,
-        log_store=MemoryProblemStore(),
+        outbox=Outbox(
+            MemoryDeliveryStore(), clock, policy=RetryPolicy(), registry=CollectorRegistry()
+        ),
         sender=sender,
         clock=clock,
         public_url="http://selfheal.test",
