@@ -17,17 +17,18 @@ from selfheal.control.projects import Project
 from selfheal.control.sequences import Sequence
 from selfheal.control.service import ControlService
 from selfheal.core import parse_http
+from selfheal.core.limits import MAX_NAME
 from selfheal.runtime import Principal
 from selfheal.storage import EventQuery
 
 
 class ProjectIn(BaseModel):
-    projectName: str = Field(min_length=1)
+    projectName: str = Field(min_length=1, max_length=MAX_NAME)
     shipyard: str = Field(min_length=1, description="base64 of shipyard.yaml")
 
 
 class ServiceIn(BaseModel):
-    serviceName: str = Field(min_length=1)
+    serviceName: str = Field(min_length=1, max_length=MAX_NAME)
 
 
 class ResourceIn(BaseModel):
@@ -50,23 +51,23 @@ class ApproveIn(BaseModel):
 
 
 class TriggerIn(BaseModel):
-    project: str = Field(min_length=1)
-    stage: str = Field(min_length=1)
-    service: str = Field(min_length=1)
-    sequence: str = Field(min_length=1)
+    project: str = Field(min_length=1, max_length=MAX_NAME)
+    stage: str = Field(min_length=1, max_length=MAX_NAME)
+    service: str = Field(min_length=1, max_length=MAX_NAME)
+    sequence: str = Field(min_length=1, max_length=MAX_NAME)
     data: dict[str, Any] = Field(default_factory=dict)
 
 
 class SimpleProjectIn(BaseModel):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
     shipyard: str = Field(min_length=1, description="shipyard.yaml as text")
 
 
 class SimpleResourceIn(BaseModel):
     uri: str = Field(min_length=1)
     content: str
-    stage: str = ""
-    service: str = ""
+    stage: str = Field(default="", max_length=MAX_NAME)
+    service: str = Field(default="", max_length=MAX_NAME)
 
 
 def _b64(value: str, field: str) -> str:
