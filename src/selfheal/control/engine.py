@@ -221,7 +221,11 @@ class SequenceEngine:
             data=data,
             id=ext.pop("id", "") or new_id(),
             time=_iso(self.runtime.clock.now()),
-        ).with_extensions(shkeptncontext=seq.context, **ext)
+        ).with_extensions(
+            shkeptncontext=seq.context,
+            gitcommitid=ext.pop("gitcommitid", "") or (str(seq.revision) if seq.revision else None),
+            **ext,
+        )
         await self.steps.publish(event)
         return event.id
 
@@ -524,7 +528,21 @@ class SequenceEngine:
         self._finished_count.labels(done.name, outcome).inc()
         self._duration.labels(done.name).observe(max(0.0, now - done.created))
 
+    async def _sequence_triggered_id(self, done: Sequence) -> str:
+        """The id of the `<stage>.<sequence>.triggered` event this sequence answers (Keptn's
+        shipyard-controller sets it as the `.finished` event's `triggeredid`)."""
+        page = await self.runtime.events.query(
+            EventQuery(
+                keptn_context=done.context,
+                type=sequence_event(done.stage, done.name, "triggered"),
+                page_size=1,
+                oldest_first=True,
+            )
+        )
+        return page.events[0].id if page.events else ""
+
     async def _emit_finished(self, done: Sequence, status: str, result: str) -> None:
+        triggered = await self._sequence_triggered_id(done)
         await self.publish(
             done,
             sequence_event(done.stage, done.name, "finished"),
@@ -535,6 +553,7 @@ class SequenceEngine:
                 "message": messages.outcome_words(done.outcome, done.message),
                 "outcome": done.outcome or "",
             },
+            **({"triggeredid": triggered} if triggered else {}),
         )
 
     async def _emit_escalated(self, done: Sequence) -> None:

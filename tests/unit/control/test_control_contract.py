@@ -197,3 +197,30 @@ async def test_control_contract_failing_provider_is_errored(harness: Harness) ->
     assert (done["data"]["status"], done["data"]["result"]) == ("errored", "fail")
     seq = await harness.service.get_sequence(context)
     assert seq.outcome == "errored"
+
+
+# item 4 -------------------------------------------------------------------------------------
+async def test_control_contract_triggeredid_and_gitcommitid(harness: Harness) -> None:
+    await project(harness, TWO_FLAGS)
+    problem = seed_problem()
+    problem["data"]["State"] = "OPEN"
+    context = await harness.send(problem)
+    resolved = {**problem, "id": problem["id"] + "-r"}
+    resolved["data"] = {**problem["data"], "State": "RESOLVED"}
+    await harness.send(resolved)
+    events = await harness.events(context)
+    by_id = {e["id"]: e for e in events}
+    [seq_triggered] = of_type(events, "sh.keptn.event.production.remediation.triggered")
+    [seq_finished] = of_type(events, "sh.keptn.event.production.remediation.finished")
+    assert seq_finished["triggeredid"] == seq_triggered["id"]
+    for e in events:
+        if e["type"].endswith((".started", ".finished")) and e is not seq_finished:
+            parent = by_id[e["triggeredid"]]
+            assert parent["type"].rsplit(".", 1)[0] == e["type"].rsplit(".", 1)[0]
+        # every engine-emitted .triggered (the intake's event starts the sequence)
+        engine = e["source"] == "selfheal/control" and e is not seq_triggered
+        if engine and e["type"].endswith(".triggered"):
+            assert e["gitcommitid"].isdigit(), e
+    assert seq_finished["gitcommitid"].isdigit()
+    for t in of_type(events, "sh.keptn.event.action.triggered"):
+        assert t["data"]["labels"]["Sequence URL"].endswith(context)
