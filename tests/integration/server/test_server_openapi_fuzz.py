@@ -45,6 +45,7 @@ def test_server_openapi_fuzz_finds_no_server_or_schema_errors(tmp_path: Path) ->
             ],
             capture_output=True,
             text=True,
+            cwd=tmp_path,  # schemathesis keeps its example cache in the working directory
             timeout=400,
             check=False,
         )
