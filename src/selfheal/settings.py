@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     public_url: str | None = None
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Every request body is capped at this (413 beyond it)."""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    """Origins a browser app may call the frontend API and OFREP from (`*`: any, as Unleash)."""
     secret_key: SecretStr | None = None
     admin_password: SecretStr | None = None
     init_admin_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -60,6 +64,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
 
     _split_tokens = field_validator(
+        "cors_origins",
         "init_admin_api_tokens",
         "init_backend_api_tokens",
         "init_frontend_api_tokens",

@@ -1,4 +1,5 @@
-"""Node 22 with unleash-server 8 and the Node `unleash-client` SDK from the npm registry.
+"""Node 22 with unleash-server 8 and the Node `unleash-client` SDK from the npm registry
+(and, separately, the browser SDKs whose dist files test pages load).
 
 Installed once into a cache folder outside the repo (`SELFHEAL_NODE_CACHE`, default
 ~/.cache/selfheal-test/node) and reused; the tests that need it skip locally when npm cannot
@@ -25,10 +26,19 @@ class NodeUnavailable(RuntimeError):
     pass
 
 
-def ensure(cache: Path = CACHE) -> Path:
+BROWSER_PACKAGES = (
+    "unleash-proxy-client@3",
+    "@openfeature/web-sdk@1",
+    "@openfeature/ofrep-web-provider@0.4",
+)
+"""Browser SDKs whose dist files (UMD/ESM) a test page loads as they are, no bundler."""
+BROWSER_CACHE = CACHE.parent / "browser-sdks"
+
+
+def ensure(cache: Path = CACHE, packages: tuple[str, ...] = PACKAGES) -> Path:
     """The cache folder with node_modules installed; raises NodeUnavailable with the reason."""
     marker = cache / ".installed"
-    if marker.exists() and marker.read_text() == " ".join(PACKAGES):
+    if marker.exists() and marker.read_text() == " ".join(packages):
         return cache
     npm = shutil.which("npm")
     if npm is None:
@@ -37,7 +47,7 @@ def ensure(cache: Path = CACHE) -> Path:
     if not (cache / "package.json").exists():
         (cache / "package.json").write_text(json.dumps({"name": "selfheal-node", "private": True}))
     proc = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *PACKAGES],
+        [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *packages],
         cwd=cache,
         capture_output=True,
         text=True,
@@ -46,7 +56,7 @@ def ensure(cache: Path = CACHE) -> Path:
     )
     if proc.returncode != 0:
         raise NodeUnavailable(f"npm install failed: {proc.stderr.strip()[-500:]}")
-    marker.write_text(" ".join(PACKAGES))
+    marker.write_text(" ".join(packages))
     return cache
 
 

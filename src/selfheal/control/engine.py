@@ -25,6 +25,7 @@ from selfheal.control.sequences import Sequence, SequenceStore
 from selfheal.control.specs import Shipyard, SpecError, Task, load_shipyard
 from selfheal.control.steps import Steps
 from selfheal.core import CloudEvent, new_id, parse_type, sequence_event, task_event
+from selfheal.core.keptn import PROBLEM_ESCALATED
 from selfheal.runtime import Runtime
 from selfheal.storage import EventQuery
 
@@ -34,7 +35,7 @@ TaskHandler = Callable[[Sequence, CloudEvent], Awaitable[None]]
 Hook = Callable[[Sequence], Awaitable[str | None]]
 _RESERVED = ("status", "result", "message")
 ESCALATING = ("exhausted", "escalated")
-"""Outcomes after which `on_finished` runs (outside the step) before `.finished` goes out."""
+"""Outcomes of a remediation that hand the problem to people (`PROBLEM_ESCALATED` goes out)."""
 
 
 def section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -84,6 +85,44 @@ class Locks:
             users[0] -= 1
             if users[0] == 0 and self._entries.get(key) is entry:
                 del self._entries[key]
+
+
+OWN_SECTION = {"get-action": "action"}
+"""A task whose `.finished` *chooses* a section: that section is replaced, never merged."""
+
+
+def carry(data: Mapping[str, Any], task: str, finished: Mapping[str, Any]) -> dict[str, Any]:
+    """A sequence's data after `task` finished with `finished`.
+
+    Keptn merges finished payloads into the sequence's context, but the `action` get-action
+    chose must reach the action provider as it is: merging it with the previous round's action
+    (and that action's `result`) would make the provider re-apply an earlier action."""
+    extra = {k: v for k, v in finished.items() if k not in ("project", "stage", "service")}
+    out = merge(data, {k: v for k, v in extra.items() if k not in ("action", "get-action")})
+    chosen = OWN_SECTION.get(task)
+    for key in ("action", "get-action"):
+        if key not in extra:
+            continue
+        value = extra[key]
+        if key in (chosen, task) or not isinstance(value, Mapping):
+            out[key] = dict(value) if isinstance(value, Mapping) else value
+        elif isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = dict(value)
+    if chosen is not None and chosen not in extra:
+        out.pop(chosen, None)  # nothing chosen this round: no stale choice stays behind
+    return out
+
+
+def task_payload(data: Mapping[str, Any], task: Task) -> dict[str, Any]:
+    """A task's `.triggered` data: the sequence's data, with the task's own section being the
+    section as chosen (for `action`: exactly get-action's answer) plus the shipyard's
+    `properties`."""
+    out = dict(data)
+    own = out.get(task.name)
+    out[task.name] = merge(own if isinstance(own, Mapping) else {}, dict(task.properties))
+    return out
 
 
 class SequenceEngine:
@@ -206,7 +245,11 @@ class SequenceEngine:
             data=data,
             id=ext.pop("id", "") or new_id(),
             time=_iso(self.runtime.clock.now()),
-        ).with_extensions(shkeptncontext=seq.context, **ext)
+        ).with_extensions(
+            shkeptncontext=seq.context,
+            gitcommitid=ext.pop("gitcommitid", "") or (str(seq.revision) if seq.revision else None),
+            **ext,
+        )
         await self.steps.publish(event)
         return event.id
 
@@ -350,9 +393,7 @@ class SequenceEngine:
         return saved
 
     def triggered_payload(self, seq: Sequence, task: Task) -> dict[str, Any]:
-        data = self.base(seq)
-        own = data.get(task.name)
-        data[task.name] = merge(own if isinstance(own, Mapping) else {}, dict(task.properties))
+        data = task_payload(self.base(seq), task)
         if task.name == "action":
             action = section(data, "action")
             data["message"] = messages.action_triggered(
@@ -421,9 +462,7 @@ class SequenceEngine:
         status = str(data.get("status") or "succeeded")
         result = str(data.get("result") or "pass")
         message = str(data.get("message") or "")
-        merged = merge(
-            seq.data, {k: v for k, v in data.items() if k not in ("project", "stage", "service")}
-        )
+        merged = carry(seq.data, task.name, data)
         merged["result"] = result
         now = self.runtime.clock.now()
         seq = (
@@ -491,8 +530,10 @@ class SequenceEngine:
         self._schedule(done)
         status = {"errored": "errored", "aborted": "aborted"}.get(outcome, "succeeded")
         result = "pass" if outcome in ("remediated", "resolved", "succeeded") else "fail"
+        if outcome in ESCALATING and done.name == "remediation":
+            await self._emit_escalated(done)
         if self.on_finished is not None and outcome in ESCALATING:
-            # escalation runs a provider: not inside this step's transaction
+            # a follow-up hook runs outside this step's transaction
             self.spawn(lambda: self._follow_up(done, status, result), f"escalate:{done.context}")
         else:
             await self._emit_finished(done, status, result)
@@ -510,7 +551,21 @@ class SequenceEngine:
         self._finished_count.labels(done.name, outcome).inc()
         self._duration.labels(done.name).observe(max(0.0, now - done.created))
 
+    async def _sequence_triggered_id(self, done: Sequence) -> str:
+        """The id of the `<stage>.<sequence>.triggered` event this sequence answers (Keptn's
+        shipyard-controller sets it as the `.finished` event's `triggeredid`)."""
+        page = await self.runtime.events.query(
+            EventQuery(
+                keptn_context=done.context,
+                type=sequence_event(done.stage, done.name, "triggered"),
+                page_size=1,
+                oldest_first=True,
+            )
+        )
+        return page.events[0].id if page.events else ""
+
     async def _emit_finished(self, done: Sequence, status: str, result: str) -> None:
+        triggered = await self._sequence_triggered_id(done)
         await self.publish(
             done,
             sequence_event(done.stage, done.name, "finished"),
@@ -520,6 +575,21 @@ class SequenceEngine:
                 "result": result,
                 "message": messages.outcome_words(done.outcome, done.message),
                 "outcome": done.outcome or "",
+            },
+            **({"triggeredid": triggered} if triggered else {}),
+        )
+
+    async def _emit_escalated(self, done: Sequence) -> None:
+        """People take over: its own event, not a Keptn `action.triggered` that every action
+        provider on the bus would see (Keptn ends an exhausted remediation with no action)."""
+        await self.publish(
+            done,
+            PROBLEM_ESCALATED,
+            {
+                **self.base(done),
+                "reason": done.outcome or "",
+                "message": done.message,
+                "iteration": done.iteration,
             },
         )
 
@@ -545,7 +615,8 @@ class SequenceEngine:
             event_type, result
         ):
             data = {**self.base(seq), "triggeredBy": seq.context}
-            data.pop("labels", None)
+            for key in ("labels", *OWN_SECTION, *OWN_SECTION.values()):
+                data.pop(key, None)  # a new sequence chooses its own actions from the start
             event = CloudEvent(
                 type=sequence_event(stage, definition.name, "triggered"),
                 source=SOURCE,

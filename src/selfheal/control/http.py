@@ -9,7 +9,7 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field
 
 from selfheal.control.errors import InvalidResource, ProjectNotFound
@@ -17,17 +17,18 @@ from selfheal.control.projects import Project
 from selfheal.control.sequences import Sequence
 from selfheal.control.service import ControlService
 from selfheal.core import parse_http
+from selfheal.core.limits import MAX_NAME
 from selfheal.runtime import Principal
 from selfheal.storage import EventQuery
 
 
 class ProjectIn(BaseModel):
-    projectName: str = Field(min_length=1)
+    projectName: str = Field(min_length=1, max_length=MAX_NAME)
     shipyard: str = Field(min_length=1, description="base64 of shipyard.yaml")
 
 
 class ServiceIn(BaseModel):
-    serviceName: str = Field(min_length=1)
+    serviceName: str = Field(min_length=1, max_length=MAX_NAME)
 
 
 class ResourceIn(BaseModel):
@@ -50,23 +51,29 @@ class ApproveIn(BaseModel):
 
 
 class TriggerIn(BaseModel):
-    project: str = Field(min_length=1)
-    stage: str = Field(min_length=1)
-    service: str = Field(min_length=1)
-    sequence: str = Field(min_length=1)
+    project: str = Field(min_length=1, max_length=MAX_NAME)
+    stage: str = Field(min_length=1, max_length=MAX_NAME)
+    service: str = Field(min_length=1, max_length=MAX_NAME)
+    sequence: str = Field(min_length=1, max_length=MAX_NAME)
     data: dict[str, Any] = Field(default_factory=dict)
 
 
 class SimpleProjectIn(BaseModel):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
     shipyard: str = Field(min_length=1, description="shipyard.yaml as text")
 
 
 class SimpleResourceIn(BaseModel):
     uri: str = Field(min_length=1)
     content: str
-    stage: str = ""
-    service: str = ""
+    stage: str = Field(default="", max_length=MAX_NAME)
+    service: str = Field(default="", max_length=MAX_NAME)
+
+
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
+"""Where a page starts: a row count the database can take as an OFFSET."""
+Revision = Annotated[int | None, Query(ge=0, le=2**31 - 1)]
+"""A resource's version (Keptn's `commitID`): a positive number the database can hold."""
 
 
 def _b64(value: str, field: str) -> str:
@@ -225,35 +232,66 @@ def router(service: ControlService) -> APIRouter:
         items = [{"resourceURI": r.uri, "metadata": {"version": str(r.revision)}} for r in found]
         return {"resources": items, "totalCount": len(items)}
 
-    base = "/api/configuration-service/v1/project/{project}"
-    for prefix in (base, base + "/stage/{stage}", base + "/stage/{stage}/service/{name}"):
+    # every path parameter declared by name, so the OpenAPI document names them too
+    root = "/api/configuration-service/v1/project/{project}"
+    in_stage = root + "/stage/{stage}"
+    in_service = in_stage + "/service/{name}"
 
-        def bind(prefix: str) -> None:
-            async def put(
-                body: ResourcesIn, request: Request, _: Principal = need_admin
-            ) -> dict[str, Any]:
-                p = request.path_params
-                return await put_resources(
-                    body, p["project"], p.get("stage", ""), p.get("name", "")
-                )
+    async def put_in_project(
+        project: str, body: ResourcesIn, _: Principal = need_admin
+    ) -> dict[str, Any]:
+        return await put_resources(body, project)
 
-            async def get_one(
-                uri: str, request: Request, _: Principal = need_admin, revision: int | None = None
-            ) -> dict[str, Any]:
-                p = request.path_params
-                return await get_resource(
-                    p["project"], uri, p.get("stage", ""), p.get("name", ""), revision
-                )
+    async def put_in_stage(
+        project: str, stage: str, body: ResourcesIn, _: Principal = need_admin
+    ) -> dict[str, Any]:
+        return await put_resources(body, project, stage)
 
-            async def get_all(request: Request, _: Principal = need_admin) -> dict[str, Any]:
-                p = request.path_params
-                return await list_resources(p["project"], p.get("stage", ""), p.get("name", ""))
+    async def put_in_service(
+        project: str, stage: str, name: str, body: ResourcesIn, _: Principal = need_admin
+    ) -> dict[str, Any]:
+        return await put_resources(body, project, stage, name)
 
-            api.add_api_route(prefix + "/resource", put, methods=["POST", "PUT"], status_code=201)
-            api.add_api_route(prefix + "/resource", get_all, methods=["GET"])
-            api.add_api_route(prefix + "/resource/{uri:path}", get_one, methods=["GET"])
+    async def list_in_project(project: str, _: Principal = need_admin) -> dict[str, Any]:
+        return await list_resources(project)
 
-        bind(prefix)
+    async def list_in_stage(project: str, stage: str, _: Principal = need_admin) -> dict[str, Any]:
+        return await list_resources(project, stage)
+
+    async def list_in_service(
+        project: str, stage: str, name: str, _: Principal = need_admin
+    ) -> dict[str, Any]:
+        return await list_resources(project, stage, name)
+
+    async def get_in_project(
+        project: str, uri: str, _: Principal = need_admin, revision: Revision = None
+    ) -> dict[str, Any]:
+        return await get_resource(project, uri, revision=revision)
+
+    async def get_in_stage(
+        project: str, stage: str, uri: str, _: Principal = need_admin, revision: Revision = None
+    ) -> dict[str, Any]:
+        return await get_resource(project, uri, stage, revision=revision)
+
+    async def get_in_service(
+        project: str,
+        stage: str,
+        name: str,
+        uri: str,
+        _: Principal = need_admin,
+        revision: Revision = None,
+    ) -> dict[str, Any]:
+        return await get_resource(project, uri, stage, name, revision)
+
+    for prefix, put, get_all, get_one in (
+        (root, put_in_project, list_in_project, get_in_project),
+        (in_stage, put_in_stage, list_in_stage, get_in_stage),
+        (in_service, put_in_service, list_in_service, get_in_service),
+    ):
+        for method in ("POST", "PUT"):  # one route each: one operation id each
+            api.add_api_route(prefix + "/resource", put, methods=[method], status_code=201)
+        api.add_api_route(prefix + "/resource", get_all, methods=["GET"])
+        api.add_api_route(prefix + "/resource/{uri:path}", get_one, methods=["GET"])
 
     # sequences ---------------------------------------------------------------------
     @api.get("/api/controlPlane/v1/sequence/{project}")
@@ -262,7 +300,7 @@ def router(service: ControlService) -> APIRouter:
         request: Request,
         _: Principal = need_admin,
         pageSize: int = 20,
-        nextPageKey: int = 0,
+        nextPageKey: Offset = 0,
         state: str | None = None,
         stage: str | None = None,
         keptnContext: str | None = None,
@@ -306,8 +344,8 @@ def router(service: ControlService) -> APIRouter:
         project: str | None = None,
         stage: str | None = None,
         state: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         seqs, total = await service.list_sequences(
             project=project,

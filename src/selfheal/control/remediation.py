@@ -124,26 +124,29 @@ class RemediationTasks:
         ga = section(data, "get-action")
         index = int(ga.get("actionIndex", 0) or 0)
         if text is None:
-            actions: tuple[Any, ...] = ()
+            # Keptn's remediation-service: no file is an error of the task, not "no action"
             why = f"no remediation.yaml for {seq.project}/{seq.stage}/{seq.service}"
-        else:
-            try:
-                actions = parsed_remediation(text).actions_for(
-                    title, str(root) if isinstance(root, str) else None
-                )
-            except SpecError as exc:
-                await self._answer(
-                    seq,
-                    triggered,
-                    source,
-                    {"status": "errored", "result": "fail", "message": f"remediation.yaml: {exc}"},
-                )
-                return
-            why = (
-                f"no more remediation actions for problem {title!r} (tried {index})"
-                if actions
-                else f"no remediation action configured for problem {title!r}"
+            await self._answer(
+                seq, triggered, source, {"status": "errored", "result": "fail", "message": why}
             )
+            return
+        try:
+            actions = parsed_remediation(text).actions_for(
+                title, str(root) if isinstance(root, str) else None
+            )
+        except SpecError as exc:
+            await self._answer(
+                seq,
+                triggered,
+                source,
+                {"status": "errored", "result": "fail", "message": f"remediation.yaml: {exc}"},
+            )
+            return
+        why = (
+            f"no more remediation actions for problem {title!r} (tried {index})"
+            if actions
+            else f"no remediation action configured for problem {title!r}"
+        )
         if index >= len(actions):
             body = {
                 "status": "succeeded",

@@ -3,7 +3,8 @@
 The cooldown makes an action wait (on `runtime.clock`) until the service's previous action is
 `cooldown_seconds` old. The breaker counts actions per service in a sliding window from the
 action ledger (so it holds across replicas and restarts); past the limit the sequence stops
-acting and escalates. Exhausted remediations escalate too.
+acting and escalates. Escalating (here and when a remediation is exhausted) is the engine's
+`sh.selfheal.problem.escalated` event, which the integrations turn into notifications.
 """
 
 from __future__ import annotations
@@ -11,16 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from selfheal.control.actions import action_to_payload
 from selfheal.control.config import ControlSettings
 from selfheal.control.engine import SequenceEngine
-from selfheal.control.remediation import RemediationTasks, labels_of, problem_of
+from selfheal.control.remediation import RemediationTasks
 from selfheal.control.sequences import Sequence
-from selfheal.control.specs import Action
-from selfheal.core import CloudEvent, new_id, task_event
 
 log = logging.getLogger(__name__)
-ESCALATION_INDEX = 1000
 
 
 class Safety:
@@ -31,7 +28,6 @@ class Safety:
         self.tasks = tasks
         self.settings = settings
         engine.before_action = self.before_action
-        engine.on_finished = self.after_finish
 
     def _index(self, seq: Sequence) -> int:
         ga = seq.data.get("get-action")
@@ -71,47 +67,3 @@ class Safety:
                 self.engine._schedule(saved)
             return "cooldown"
         return None
-
-    async def after_finish(self, seq: Sequence) -> None:
-        if seq.outcome not in ("exhausted", "escalated") or seq.name != "remediation":
-            return
-        name = self.settings.escalate_action
-        provider = self.tasks.provider_for(name)
-        if provider is None:
-            await self.engine.store.save(
-                seq, message=f"{seq.message}; no '{name}' action provider to escalate to"
-            )
-            return
-        action = Action(
-            name="Escalate problem",
-            action=name,
-            description=f"{seq.outcome}: {seq.message}",
-            value=None,
-        )
-        data = {
-            **self.engine.base(seq),
-            "action": action_to_payload(action),
-            "message": f"Keptn triggered action {name}: {action.description}",
-        }
-        triggered = CloudEvent(
-            type=task_event("action", "triggered"),
-            source="selfheal/control",
-            data=data,
-            id=new_id(),
-        ).with_extensions(shkeptncontext=seq.context)
-        await self.engine.runtime.events.publish(triggered)
-        index = ESCALATION_INDEX + seq.iteration
-        result = await self.tasks.run(
-            seq,
-            index,
-            action,
-            problem_of(seq.data),
-            labels_of(seq.data),
-            provider,
-            triggered=triggered,
-        )
-        if result is None:
-            return
-        await self.engine.store.save(
-            seq, message=f"{seq.message}; escalated via {name} ({result.status})"
-        )

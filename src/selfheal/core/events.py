@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
+from selfheal.core import limits
 from selfheal.core.errors import InvalidInput
 from selfheal.core.ids import new_id
 
@@ -146,6 +147,8 @@ class CloudEvent:
                 field="specversion",
             )
         _check_type(obj["type"])
+        limits.event_type(obj["type"])
+        limits.attributes(obj)
         ctype = obj.get("datacontenttype") or obj.get("contenttype") or "application/json"
         if not isinstance(ctype, str):
             raise InvalidEvent(
@@ -172,6 +175,7 @@ class CloudEvent:
         data = obj.get("data")
         if data is None and obj.get("data_base64") is not None:
             data = _decode_base64(obj["data_base64"], ctype)
+        limits.names_in(data)
         return cls(
             type=obj["type"],
             source=obj["source"],

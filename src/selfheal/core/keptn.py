@@ -7,6 +7,9 @@ from dataclasses import dataclass
 PREFIX = "sh.keptn.event."
 PROBLEM = "sh.keptn.events.problem"
 LEGACY_PROBLEM_OPEN = "sh.keptn.event.problem.open"
+PROBLEM_ESCALATED = "sh.selfheal.problem.escalated"
+"""selfheal's own event: a remediation ran out of actions (or its breaker opened) and people
+take over. Not a Keptn action, so action providers on the bus never see it."""
 PHASES = ("triggered", "started", "status.changed", "finished")
 
 

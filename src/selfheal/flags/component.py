@@ -33,9 +33,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PREFIXES = ("", "/unleash")
+BROWSER_PATHS = tuple(f"{p}{path}" for p in PREFIXES for path in ("/api/frontend", "/ofrep/"))
+"""What browser apps call from their own origin (CORS applies to these only)."""
 
 
 class FlagsComponent:
+    browser_paths = BROWSER_PATHS
     name = "flags"
 
     def __init__(self, runtime: Runtime, settings: FlagsSettings, *, root: Settings) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from selfheal.core import CloudEvent
+from selfheal.core.keptn import PROBLEM_ESCALATED
 from selfheal.delivery import DeliveryStore, Outbox, RetryPolicy, SqlDeliveryStore
 from selfheal.integrations import messages as m
 from selfheal.integrations.addresses import UrlGuard
@@ -211,6 +212,21 @@ class IntegrationsComponent:
             await self._deliver_to(name, n)
         return len(self.plugins)
 
+    async def on_escalated(self, event: CloudEvent) -> None:
+        """A remediation gave up (exhausted, breaker open): tell people through every
+        notifier, as an explicit `escalate` action does."""
+        data = event.payload()
+        note = m.escalation(
+            event,
+            message=(
+                f"Escalation: the remediation of {data.get('project')}/{data.get('stage')}/"
+                f"{data.get('service')} needs a human - {data.get('message') or 'no more actions'}"
+            ),
+            ui_url=self.ui_url,
+            extra={"reason": str(data.get("reason") or "")},
+        )
+        await self.broadcast(note)
+
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         self._build_plugins()
@@ -229,6 +245,11 @@ class IntegrationsComponent:
         self._subscriptions.append(
             await events.subscribe(
                 COMMENT_EVENT, self.comments.handle, group="integrations.comment-sync"
+            )
+        )
+        self._subscriptions.append(
+            await events.subscribe(
+                PROBLEM_ESCALATED, self.on_escalated, group="integrations.escalations"
             )
         )
         for name, plugin in self.plugins.items():

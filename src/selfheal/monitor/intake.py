@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfheal.core import InvalidInput, epoch_from_iso
+from selfheal.core import InvalidInput, epoch_from_iso, limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,17 @@ def _service(tags: dict[str, str], fallback: str) -> str:
     return tags.get("keptn_service") or tags.get("service") or tags.get("job") or fallback
 
 
+def _bounded(alert: ExternalAlert, where: str) -> ExternalAlert:
+    """The fields that become keys, labels and (through the control plane) NATS subjects."""
+    limits.bounded(alert.key, f"{where}key", limits.MAX_ID)
+    limits.bounded(alert.title, f"{where}title", limits.MAX_TITLE)
+    limits.name(alert.service, f"{where}service")
+    for tag in ("keptn_project", "keptn_stage", "keptn_service"):
+        if tag in alert.tags:
+            limits.name(alert.tags[tag], f"{where}{tag}")
+    return alert
+
+
 def parse_alertmanager(body: Any, now: float) -> list[ExternalAlert]:
     if not isinstance(body, dict):
         raise InvalidInput("an Alertmanager webhook must be a JSON object", field="body")
@@ -82,19 +93,22 @@ def parse_alertmanager(body: Any, now: float) -> list[ExternalAlert]:
         title = annotations.get("summary") or common.get("summary") or labels["alertname"]
         severity = labels.get("severity", "ERROR").upper()
         out.append(
-            ExternalAlert(
-                key=f"alertmanager:{fingerprint}:{starts}",
-                firing=status == "firing",
-                title=title,
-                service=_service(labels, labels["alertname"]),
-                tags={k: v for k, v in labels.items()},
-                start=start,
-                severity=severity,
-                evidence={
-                    "alertname": labels["alertname"],
-                    **annotations,
-                    "generatorURL": str(alert.get("generatorURL", "")),
-                },
+            _bounded(
+                ExternalAlert(
+                    key=f"alertmanager:{fingerprint}:{starts}",
+                    firing=status == "firing",
+                    title=title,
+                    service=_service(labels, labels["alertname"]),
+                    tags={k: v for k, v in labels.items()},
+                    start=start,
+                    severity=severity,
+                    evidence={
+                        "alertname": labels["alertname"],
+                        **annotations,
+                        "generatorURL": str(alert.get("generatorURL", "")),
+                    },
+                ),
+                f"{where}.labels.",
             )
         )
     return out
@@ -138,7 +152,9 @@ def parse_dynatrace(body: Any, now: float) -> ExternalAlert:
             details = json.loads(details)
         except ValueError:
             details = {"text": details}
-    return ExternalAlert(
+    limits.bounded(str(pid), f"{prefix}PID", limits.MAX_ID)
+    limits.bounded(title, f"{prefix}ProblemTitle", limits.MAX_TITLE)
+    alert = ExternalAlert(
         key=f"dynatrace:{pid}",
         firing=state == "OPEN",
         title=title,
@@ -153,3 +169,4 @@ def parse_dynatrace(body: Any, now: float) -> ExternalAlert:
         source="dynatrace",
         pid=str(pid),
     )
+    return _bounded(alert, f"{prefix}Tags.")

@@ -12,6 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from selfheal import __version__
 from selfheal.bootstrap import Container
 from selfheal.web import errors, system
+from selfheal.web.cors import Cors
+from selfheal.web.limits import BodyLimit
 from selfheal.web.observability import RequestMetrics
 from selfheal.web.origin import SameOrigin
 
@@ -49,5 +51,10 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
     # the UI's forms: refuse cross-site requests that carry the session
     app.add_middleware(SameOrigin, public_url=container.runtime.public_url)
     app.add_middleware(container.flags.fast_path)  # SDK polls skip routing; inside the metrics
+    # browser SDKs on other origins: CORS around the fast path too
+    app.add_middleware(
+        Cors, origins=container.settings.cors_origins, paths=container.flags.browser_paths
+    )
+    app.add_middleware(BodyLimit, max_bytes=container.settings.max_body_bytes)
     app.add_middleware(RequestMetrics, registry=container.runtime.registry)
     return app

@@ -66,7 +66,9 @@ async def test_control_seed_evaluation_fails_then_exhausted_and_escalated(harnes
     seq = await harness.service.get_sequence(context)
     assert seq.outcome == "exhausted", seq.message
     actions = [r.action.action for r in harness.provider.requests]
-    assert actions == ["toggle-feature", "escalate"]
+    assert actions == ["toggle-feature"]  # exhaustion is not an action
+    types = [e["type"] for e in await harness.events(context)]
+    assert types.count("sh.selfheal.problem.escalated") == 1
 
 
 async def test_control_v02_files_escalate_to_second_action(harness: Harness) -> None:

@@ -181,11 +181,10 @@ async def test_control_breaker_escalates(harness: Harness) -> None:
     seq = await harness.service.get_sequence(second)
     assert seq.outcome == "escalated", seq.message
     assert "circuit breaker open" in seq.message
-    assert [r.action.action for r in harness.provider.requests] == [
-        "toggle-feature",
-        "escalate",
-        "escalate",
-    ]
+    assert [r.action.action for r in harness.provider.requests] == ["toggle-feature"]
+    for ctx in (context, second):
+        types = [e["type"] for e in await harness.events(ctx)]
+        assert types.count("sh.selfheal.problem.escalated") == 1
 
 
 async def test_control_restart_resumes_without_repeating_action(settings: Settings) -> None:
@@ -215,6 +214,6 @@ async def test_control_restart_resumes_without_repeating_action(settings: Settin
         await h2.advance(600)
         seq = await second.control.service.get_sequence(context)
         assert seq.outcome == "exhausted"
-        assert [r.action.action for r in again.requests] == ["escalate"]  # toggle not repeated
+        assert again.requests == []  # toggle not repeated; exhaustion is no action
     finally:
         await second.stop()

@@ -185,3 +185,32 @@ async def test_slack_interactive_endpoint_verifies_and_approves(
         assert ok.status_code == 200
         assert ok.json()["text"].startswith("not done:")  # the control plane knows no such sequence
     await asyncio.sleep(0)
+
+
+async def test_problem_escalated_event_reaches_the_notifiers(
+    system: tuple[Container, SlackStandIn],
+) -> None:
+    """An exhausted remediation is no `action.triggered`: its own event, still told to people."""
+    c, slack = system
+    event = CloudEvent(
+        type="sh.selfheal.problem.escalated",
+        source="selfheal/control",
+        data={
+            "project": "website",
+            "stage": "production",
+            "service": "front-end",
+            "problem": {"PID": PID, "ProblemID": "381", "ProblemTitle": "Failure rate increase"},
+            "reason": "exhausted",
+            "message": "no more remediation actions",
+        },
+        extensions={"shkeptncontext": "ctx-esc"},
+    )
+    await c.runtime.events.publish(event)
+    await settle(c)
+    for _ in range(100):
+        if any("needs a human" in json.dumps(m) for m in slack.messages):
+            break
+        await asyncio.sleep(0.02)
+    text = json.dumps(slack.messages)
+    assert "needs a human" in text and "no more remediation actions" in text
+    assert "website/production/front-end" in text
