@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from markupsafe import Markup
 from prometheus_client import CollectorRegistry
 
 from selfheal.bus import EventBus, InstrumentedBus, open_bus
 from selfheal.control import ControlComponent
-from selfheal.core import Clock, SystemClock
+from selfheal.core import Clock, SystemClock, pages
 from selfheal.flags import FlagsComponent
 from selfheal.integrations import IntegrationsComponent
 from selfheal.monitor import MonitorComponent
@@ -80,6 +81,8 @@ def make_templates() -> Any:
             continue
     env = Environment(loader=ChoiceLoader(loaders), autoescape=True)
     env.filters["utc"] = _utc
+    env.filters["when"] = _when
+    env.globals["pages"] = pages  # the one link builder per resource, for every template
     return Jinja2Templates(env=env)
 
 
@@ -88,6 +91,16 @@ def _utc(epoch: float | None) -> str:
     if epoch is None:
         return ""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+
+
+def _when(epoch: float | None) -> Any:
+    """`{{ t|when }}`: a <time> element in UTC; /static/selfheal.js shows it in the browser's
+    zone and keeps UTC on hover."""
+    if epoch is None:
+        return ""
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    text = _utc(epoch) + " UTC"
+    return Markup('<time datetime="{0}" title="{1}">{1}</time>').format(iso, text)
 
 
 async def build(

@@ -13,7 +13,7 @@ from selfheal.control.engine import SOURCE, SequenceEngine, parsed_shipyard
 from selfheal.control.problems import ProblemNotice, problem_payload, read_notice
 from selfheal.control.projects import SHIPYARD
 from selfheal.control.specs import SpecError
-from selfheal.core import CloudEvent, iso_from_epoch, new_id, sequence_event
+from selfheal.core import CloudEvent, iso_from_epoch, new_id, pages, sequence_event
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class ProblemIntake:
         labels = {}
         if notice.url:
             labels["Problem URL"] = notice.url
-        labels["Sequence URL"] = f"{engine.runtime.public_url}/bridge/sequence/{context}"
+        labels["Sequence URL"] = pages.absolute(engine.runtime.public_url, pages.sequence(context))
         trigger = CloudEvent(
             type=sequence_event(stage, "remediation", "triggered"),
             source=SOURCE,

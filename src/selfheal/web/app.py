@@ -11,7 +11,8 @@ from fastapi.staticfiles import StaticFiles
 
 from selfheal import __version__
 from selfheal.bootstrap import Container
-from selfheal.web import errors, system
+from selfheal.web import errors, pages, system
+from selfheal.web.incidents import Incidents
 from selfheal.web.observability import RequestMetrics
 from selfheal.web.origin import SameOrigin
 
@@ -42,6 +43,13 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
     app.state.container = container
     errors.install(app)
     app.include_router(system.router(container.runtime))
+    incidents = Incidents(
+        container.monitor.service,
+        container.control.service,
+        container.flags.service,
+        container.integrations.store,
+    )
+    app.include_router(pages.router(container.runtime, container.monitor.service, incidents))
     for component in container.components:
         for r in component.routers():
             app.include_router(r)

@@ -10,10 +10,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from selfheal.core import SelfhealError
+from selfheal.core import SelfhealError, pages
 from selfheal.flags.access import TokenService, token_view
 from selfheal.flags.engine import BUILTIN_STRATEGIES, OPERATORS
 from selfheal.flags.metrics import UsageMetrics
+from selfheal.flags.model import AuditEvent
 from selfheal.flags.segments import SegmentService
 from selfheal.flags.service import FlagsService
 from selfheal.flags.sessions import COOKIE, Sessions
@@ -71,6 +72,26 @@ def strategy_from_form(form: Any) -> dict[str, Any]:
         "segments": segments,
         "disabled": form.get("disabled") == "on",
     }
+
+
+def change_words(e: AuditEvent) -> str:
+    """A history entry in words: "on in production (was off)", or the change type."""
+    kind = e.type.removeprefix("feature-").replace("-", " ")
+    if e.type in ("feature-environment-enabled", "feature-environment-disabled"):
+        after = e.type.endswith("enabled")
+        before = _enabled_in(e.pre_data, e.environment)
+        was = "" if before is None else f" (was {'on' if before else 'off'})"
+        return f"turned {'on' if after else 'off'}{was}"
+    return kind
+
+
+def _enabled_in(data: Any, environment: str | None) -> bool | None:
+    envs = data.get("environments") if isinstance(data, dict) else None
+    for env in envs if isinstance(envs, list) else []:
+        if isinstance(env, dict) and env.get("name") == environment:
+            value = env.get("enabled")
+            return value if isinstance(value, bool) else None
+    return None
 
 
 def router(
@@ -156,14 +177,14 @@ def router(
             )
         except SelfhealError as exc:
             return _back("/flags", exc)
-        return _back(f"/flags/{project}/{quote(name)}", note="flag created")
+        return _back(pages.flag(project, name), note="flag created")
 
     @ui.post("/flags/{project}/{name}/toggle")
     async def toggle(request: Request, project: str, name: str) -> Response:
         user = await runtime.ui_user(request)
         form = await request.form()
         env = str(form.get("environment") or "")
-        back = _safe_next(str(form.get("back") or f"/flags/{project}/{quote(name)}"))
+        back = _safe_next(str(form.get("back") or pages.flag(project, name)))
         try:
             flag = await service.get_flag(name, project)
             await service.set_enabled(
@@ -244,6 +265,7 @@ def router(
             operators=sorted(OPERATORS),
             segments=sorted(service.snapshot.segments.values(), key=lambda s: s.id),
             json=json,
+            change_words=change_words,
             constraints_json=lambda s: json.dumps([c.to_dict() for c in s.constraints], indent=1),
             variants_json=lambda env: [x.to_dict() for x in env.variants],
         )
@@ -254,7 +276,7 @@ def router(
         form = await request.form()
         env = str(form.get("environment") or "")
         sid = str(form.get("id") or "")
-        back = f"/flags/{project}/{quote(name)}"
+        back = pages.flag(project, name)
         try:
             raw = strategy_from_form(form)
             if form.get("delete") and sid:
@@ -274,7 +296,7 @@ def router(
     async def archive(request: Request, project: str, name: str) -> Response:
         user = await runtime.ui_user(request)
         form = await request.form()
-        back = f"/flags/{project}/{quote(name)}"
+        back = pages.flag(project, name)
         try:
             if form.get("revive"):
                 await service.revive(name, project=project, actor=f"user:{user}")
@@ -290,7 +312,7 @@ def router(
         user = await runtime.ui_user(request)
         form = await request.form()
         env = str(form.get("environment") or "")
-        back = f"/flags/{project}/{quote(name)}"
+        back = pages.flag(project, name)
         try:
             variants = json_field(form, "variants", "[]")
             await service.set_variants(name, [env], variants, project=project, actor=f"user:{user}")
