@@ -14,6 +14,7 @@ from typing import Any
 from markupsafe import Markup
 from prometheus_client import CollectorRegistry
 
+from selfheal import flashes
 from selfheal.bus import EventBus, InstrumentedBus, open_bus
 from selfheal.control import ControlComponent
 from selfheal.core import Clock, SystemClock, pages
@@ -82,6 +83,7 @@ def make_templates() -> Any:
     env = Environment(loader=ChoiceLoader(loaders), autoescape=True)
     env.filters["utc"] = _utc
     env.filters["when"] = _when
+    env.globals["flash_of"] = flashes.read
     env.globals["pages"] = pages  # the one link builder per resource, for every template
     return Jinja2Templates(env=env)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from selfheal.core import iso_from_epoch, pages
+from selfheal import flashes
+from selfheal.core import InvalidInput, iso_from_epoch, pages
 
 if TYPE_CHECKING:
     from selfheal.monitor.component import MonitorComponent
@@ -41,7 +42,13 @@ def pages_router(component: MonitorComponent) -> APIRouter:
     @ui.post("/problems/{problem_id}/comments")
     async def comment_form(request: Request, problem_id: str, message: str = Form(...)) -> Response:
         user = await runtime.ui_user(request)
-        problem = await svc.add_comment(problem_id, message, context="ui", author=user)
-        return RedirectResponse(pages.problem(problem.problem_id), status_code=303)
+        back = pages.problem(problem_id) + "#comments"
+        if not message.strip():  # a form error on the page, not a JSON 400
+            return flashes.back(back, error="a comment needs some text")
+        try:
+            await svc.add_comment(problem_id, message, context="ui", author=user)
+        except InvalidInput as exc:
+            return flashes.back(back, error=exc)
+        return flashes.back(back, note="comment added")
 
     return ui

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from selfheal import __version__
 from selfheal.bootstrap import Container
 from selfheal.web import errors, pages, system
+from selfheal.web.headers import SecurityHeaders
 from selfheal.web.incidents import Incidents
 from selfheal.web.observability import RequestMetrics
 from selfheal.web.origin import SameOrigin
@@ -41,7 +42,7 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
         redoc_url=None,
     )
     app.state.container = container
-    errors.install(app)
+    errors.install(app, container.runtime.templates)
     app.include_router(system.router(container.runtime))
     incidents = Incidents(
         container.monitor.service,
@@ -55,6 +56,7 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
             app.include_router(r)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # the UI's forms: refuse cross-site requests that carry the session
+    app.add_middleware(SecurityHeaders, roots=errors.UI_ROOTS)
     app.add_middleware(SameOrigin, public_url=container.runtime.public_url)
     app.add_middleware(container.flags.fast_path)  # SDK polls skip routing; inside the metrics
     app.add_middleware(RequestMetrics, registry=container.runtime.registry)

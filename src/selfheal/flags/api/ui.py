@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from selfheal import flashes
 from selfheal.core import SelfhealError, pages
 from selfheal.flags.access import TokenService, token_view
 from selfheal.flags.engine import BUILTIN_STRATEGIES, OPERATORS
@@ -29,11 +30,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def _back(path: str, error: SelfhealError | None = None, note: str | None = None) -> Response:
-    if error is not None:
-        path += ("&" if "?" in path else "?") + "error=" + quote(str(error))
-    elif note:
-        path += ("&" if "?" in path else "?") + "note=" + quote(note)
-    return RedirectResponse(path, status_code=303)
+    return flashes.back(path, error=error, note=note)
 
 
 def parse_parameters(text: str) -> dict[str, str]:
@@ -106,12 +103,7 @@ def router(
     templates = runtime.templates
 
     def page(request: Request, name: str, user: str, **context: Any) -> HTMLResponse:
-        context.update(
-            nav="flags",
-            user=user,
-            error=request.query_params.get("error"),
-            note=request.query_params.get("note"),
-        )
+        context.update(nav="flags", user=user)
         return templates.TemplateResponse(request, name, context)
 
     @ui.get("/")
@@ -123,7 +115,7 @@ def router(
         return templates.TemplateResponse(
             request,
             "flags/login.html",
-            {"next": _safe_next(next), "error": request.query_params.get("error"), "user": None},
+            {"next": _safe_next(next), "user": None},
         )
 
     @ui.post("/login")
@@ -134,9 +126,7 @@ def router(
             str(form.get("username") or ""), str(form.get("password") or "")
         )
         if cookie is None:
-            return RedirectResponse(
-                f"/login?next={quote(target)}&error=wrong+user+name+or+password", status_code=303
-            )
+            return flashes.back(f"/login?next={quote(target)}", error="wrong user name or password")
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", max_age=12 * 3600)
         return response
