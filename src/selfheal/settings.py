@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     log_format: str = Field(default="text", pattern="^(text|json)$")
     secret_key: SecretStr | None = None
     admin_password: SecretStr | None = None
+    ui_users: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """More console users, `name:role:password` (role viewer, responder or admin)."""
+    session_idle_minutes: float = Field(default=30.0, gt=0)
     init_admin_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     init_backend_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     init_frontend_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -58,6 +61,7 @@ class Settings(BaseSettings):
         "init_admin_api_tokens",
         "init_backend_api_tokens",
         "init_frontend_api_tokens",
+        "ui_users",
         mode="before",
     )(_split)
 

@@ -145,7 +145,7 @@ def router(service: ControlService) -> APIRouter:
 
     @ui.post("/bridge/sequence/{context}/control")
     async def control(request: Request, context: str, action: str = Form(...)) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "responder")
         if action in ("approve", "reject"):
             await service.approve(context, action == "approve", by=user)
         else:

@@ -20,7 +20,6 @@ from selfheal.flags.config import FlagsSettings
 from selfheal.flags.metrics import UsageMetrics
 from selfheal.flags.segments import SegmentService
 from selfheal.flags.service import EVENT_PREFIX, FlagsService
-from selfheal.flags.sessions import Sessions
 from selfheal.flags.store import SqlFlagStore
 from selfheal.flags.streaming import StreamHub
 from selfheal.flags.tokens import TokenAuthenticator
@@ -51,7 +50,6 @@ class FlagsComponent:
             default_environment=settings.default_environment,
         )
         self.auth = TokenAuthenticator(self.store)
-        self.sessions = Sessions(self.store, runtime.clock, hours=settings.session_hours)
         self.segments = SegmentService(self.service)
         self.tokens = TokenService(self.service, self.auth)
         self.usage = UsageMetrics(
@@ -61,7 +59,6 @@ class FlagsComponent:
         self.service.on_snapshot(self.hub.publish)
         self.guard = Guard(runtime, self.auth, settings.default_environment)
         runtime.auth = self.auth
-        runtime.ui_auth = self.sessions
         self._subscription: Subscription | None = None
 
     def routers(self) -> list[APIRouter]:
@@ -77,9 +74,7 @@ class FlagsComponent:
                 )
             )
         api.include_router(
-            ui_router(
-                self.runtime, self.service, self.tokens, self.usage, self.sessions, self.segments
-            )
+            ui_router(self.runtime, self.service, self.tokens, self.usage, self.segments)
         )
         return [api]
 
@@ -95,13 +90,6 @@ class FlagsComponent:
         )
 
     async def start(self) -> None:
-        password = self.root.admin_password
-        secret_key = self.root.secret_key
-        await self.sessions.start(
-            secret_key.get_secret_value() if secret_key else None,
-            self.settings.admin_user,
-            password.get_secret_value() if password else None,
-        )
         await self.tokens.seed(
             list(self.root.init_admin_api_tokens),
             list(self.root.init_backend_api_tokens),

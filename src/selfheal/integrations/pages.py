@@ -53,7 +53,7 @@ def router(component: IntegrationsComponent) -> APIRouter:
 
     @ui.post("/deliveries/{delivery_id}/retry")
     async def retry(request: Request, delivery_id: str) -> Response:
-        await runtime.ui_user(request)
+        await runtime.ui_user(request, "responder")
         back = pages.deliveries() + "?status=dead"
         try:
             done = await component.outbox.retry(delivery_id)

@@ -11,11 +11,12 @@ from fastapi.staticfiles import StaticFiles
 
 from selfheal import __version__
 from selfheal.bootstrap import Container
-from selfheal.web import errors, pages, system
+from selfheal.web import errors, login, pages, system
 from selfheal.web.headers import SecurityHeaders
 from selfheal.web.incidents import Incidents
 from selfheal.web.observability import RequestMetrics
 from selfheal.web.origin import SameOrigin
+from selfheal.web.sessions import Sessions
 
 STATIC = Path(__file__).parent / "static"
 
@@ -23,10 +24,24 @@ STATIC = Path(__file__).parent / "static"
 def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAPI:
     """The app; with `manage_lifecycle` the container starts and stops with the server."""
 
+    settings = container.settings
+    sessions = Sessions(
+        container.runtime.database,
+        container.runtime.clock,
+        hours=settings.flags.session_hours,
+        idle_minutes=settings.session_idle_minutes,
+        registry=container.runtime.registry,
+        admin=settings.flags.admin_user,
+        password=settings.admin_password.get_secret_value() if settings.admin_password else None,
+        users=[u.get_secret_value() for u in settings.ui_users],
+    )
+    container.runtime.ui_auth = sessions
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
             await container.start()
+        await sessions.start()
         try:
             yield
         finally:
@@ -44,6 +59,7 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
     app.state.container = container
     errors.install(app, container.runtime.templates)
     app.include_router(system.router(container.runtime))
+    app.include_router(login.router(container.runtime, sessions))
     incidents = Incidents(
         container.monitor.service,
         container.control.service,

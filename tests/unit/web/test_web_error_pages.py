@@ -38,7 +38,7 @@ async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def is_page(r: httpx.Response) -> bool:
-    return r.headers["content-type"].startswith("text/html") and "<header class=\"top\">" in r.text
+    return r.headers["content-type"].startswith("text/html") and '<header class="top">' in r.text
 
 
 async def test_ui_errors_are_pages_and_api_errors_json(http: httpx.AsyncClient) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from selfheal import flashes
 from selfheal.core import SelfhealError, pages
@@ -18,12 +17,11 @@ from selfheal.flags.metrics import UsageMetrics
 from selfheal.flags.model import AuditEvent
 from selfheal.flags.segments import SegmentService
 from selfheal.flags.service import FlagsService
-from selfheal.flags.sessions import COOKIE, Sessions
 from selfheal.runtime import Runtime
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths, so the login page cannot be an open redirect."""
+    """Only same-site paths, so a form's `back` cannot send anyone elsewhere."""
     if not target or not target.startswith("/") or target.startswith("//"):
         return "/flags"
     return target
@@ -96,7 +94,6 @@ def router(
     service: FlagsService,
     tokens: TokenService,
     usage: UsageMetrics,
-    sessions: Sessions,
     segments: SegmentService,
 ) -> APIRouter:
     ui = APIRouter(include_in_schema=False)
@@ -105,37 +102,6 @@ def router(
     def page(request: Request, name: str, user: str, **context: Any) -> HTMLResponse:
         context.update(nav="flags", user=user)
         return templates.TemplateResponse(request, name, context)
-
-    @ui.get("/")
-    async def home() -> Response:
-        return RedirectResponse("/flags", status_code=303)
-
-    @ui.get("/login")
-    async def login_form(request: Request, next: str = "/flags") -> HTMLResponse:
-        return templates.TemplateResponse(
-            request,
-            "flags/login.html",
-            {"next": _safe_next(next), "user": None},
-        )
-
-    @ui.post("/login")
-    async def login(request: Request) -> Response:
-        form = await request.form()
-        target = _safe_next(str(form.get("next") or ""))
-        cookie = await sessions.login(
-            str(form.get("username") or ""), str(form.get("password") or "")
-        )
-        if cookie is None:
-            return flashes.back(f"/login?next={quote(target)}", error="wrong user name or password")
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", max_age=12 * 3600)
-        return response
-
-    @ui.get("/logout")
-    async def logout() -> Response:
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE)
-        return response
 
     @ui.get("/flags")
     async def flags_page(request: Request, q: str = "") -> Response:
@@ -153,7 +119,7 @@ def router(
 
     @ui.post("/flags")
     async def create(request: Request) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
         name = str(form.get("name") or "")
         project = str(form.get("project") or "default")
@@ -171,7 +137,7 @@ def router(
 
     @ui.post("/flags/{project}/{name}/toggle")
     async def toggle(request: Request, project: str, name: str) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "responder")
         form = await request.form()
         env = str(form.get("environment") or "")
         back = _safe_next(str(form.get("back") or pages.flag(project, name)))
@@ -186,7 +152,7 @@ def router(
 
     @ui.get("/flags/tokens")
     async def tokens_page(request: Request) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         return page(
             request,
             "flags/tokens.html",
@@ -199,7 +165,7 @@ def router(
 
     @ui.post("/flags/tokens")
     async def create_token(request: Request) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
         try:
             issued = await tokens.create(
@@ -225,7 +191,7 @@ def router(
 
     @ui.post("/flags/tokens/{token_id}/delete")
     async def delete_token(request: Request, token_id: str) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         try:
             await tokens.delete(token_id, actor=f"user:{user}")
         except SelfhealError as exc:
@@ -262,7 +228,7 @@ def router(
 
     @ui.post("/flags/{project}/{name}/strategies")
     async def add_or_edit_strategy(request: Request, project: str, name: str) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
         env = str(form.get("environment") or "")
         sid = str(form.get("id") or "")
@@ -284,7 +250,7 @@ def router(
 
     @ui.post("/flags/{project}/{name}/archive")
     async def archive(request: Request, project: str, name: str) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
         back = pages.flag(project, name)
         try:
@@ -299,7 +265,7 @@ def router(
     @ui.post("/flags/{project}/{name}/variants")
     async def set_variants(request: Request, project: str, name: str) -> Response:
         """Replace one environment's variants with the form's JSON list (as Unleash's PUT)."""
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
         env = str(form.get("environment") or "")
         back = pages.flag(project, name)
@@ -333,7 +299,7 @@ def router(
     @ui.post("/flags/segments")
     async def save_segment(request: Request) -> Response:
         """Create a segment, or update the one whose id the form names."""
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
         sid = str(form.get("id") or "")
         try:
@@ -352,7 +318,7 @@ def router(
 
     @ui.post("/flags/segments/{sid}/delete")
     async def delete_segment(request: Request, sid: int) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         try:
             await segments.delete(sid, actor=f"user:{user}")
         except SelfhealError as exc:
