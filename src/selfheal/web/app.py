@@ -11,9 +11,10 @@ from fastapi.staticfiles import StaticFiles
 
 from selfheal import __version__
 from selfheal.bootstrap import Container
-from selfheal.web import errors, login, pages, system
+from selfheal.web import errors, live, login, pages, system
 from selfheal.web.headers import SecurityHeaders
 from selfheal.web.incidents import Incidents
+from selfheal.web.live import LiveHub
 from selfheal.web.observability import RequestMetrics
 from selfheal.web.origin import SameOrigin
 from selfheal.web.sessions import Sessions
@@ -45,6 +46,7 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
         try:
             yield
         finally:
+            await hub.stop()
             if manage_lifecycle:
                 await container.stop()
 
@@ -60,6 +62,8 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
     errors.install(app, container.runtime.templates)
     app.include_router(system.router(container.runtime))
     app.include_router(login.router(container.runtime, sessions))
+    hub = LiveHub(container.runtime)
+    app.include_router(live.router(container.runtime, hub))
     incidents = Incidents(
         container.monitor.service,
         container.control.service,

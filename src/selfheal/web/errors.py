@@ -58,7 +58,7 @@ def _field_path(loc: Any) -> str:
     return ".".join(parts) or "body"
 
 
-UI_ROOTS = frozenset({"", "login", "logout", "flags", "problems", "bridge", "deliveries"})
+UI_ROOTS = frozenset({"", "login", "logout", "flags", "problems", "bridge", "deliveries", "live"})
 """First path segments of the console's pages; everything else (`/api`, `/unleash/api`,
 `/ofrep`, `/metrics` …) is an API and keeps answering JSON."""
 

@@ -40,7 +40,13 @@ def chart(monitor: MonitorService, incident: Incident, now: float) -> Markup | N
     step = max(1.0, (stop - start) / 200)
     series = watcher.series.steps(start, stop, step)
     pts = [(w.end, None if w.failure_rate is None else w.failure_rate * 100) for w in series]
-    return Markup(failure_rate_svg(pts, markers, start=start, end=stop))
+    bars = [
+        e["threshold_pct"]
+        for e in problem.evidence
+        if isinstance(e.get("threshold_pct"), int | float)
+    ]
+    threshold = float(bars[0]) if bars else None
+    return Markup(failure_rate_svg(pts, markers, start=start, end=stop, threshold=threshold))
 
 
 def router(runtime: Runtime, monitor: MonitorService, incidents: Incidents) -> APIRouter:

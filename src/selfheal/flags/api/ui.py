@@ -69,10 +69,13 @@ def strategy_from_form(form: Any) -> dict[str, Any]:
     }
 
 
+FLIPS = ("feature-environment-enabled", "feature-environment-disabled")
+
+
 def change_words(e: AuditEvent) -> str:
     """A history entry in words: "on in production (was off)", or the change type."""
     kind = e.type.removeprefix("feature-").replace("-", " ")
-    if e.type in ("feature-environment-enabled", "feature-environment-disabled"):
+    if e.type in FLIPS:
         after = e.type.endswith("enabled")
         before = _enabled_in(e.pre_data, e.environment)
         was = "" if before is None else f" (was {'on' if before else 'off'})"
@@ -150,6 +153,13 @@ def router(
             return _back(back, exc)
         return _back(back)
 
+    @ui.get("/flags/archive")
+    async def archive_page(request: Request) -> Response:
+        user = await runtime.ui_user(request)
+        return page(
+            request, "flags/archive.html", user, flags=await service.list_flags(archived=True)
+        )
+
     @ui.get("/flags/tokens")
     async def tokens_page(request: Request) -> Response:
         user = await runtime.ui_user(request, "admin")
@@ -206,6 +216,10 @@ def router(
         except SelfhealError as exc:
             return _back("/flags", exc)
         history = await service.history(name, limit=50)
+        last_change = {}
+        for e in history:  # newest first: the change that set each environment's state
+            if e.environment and e.type in FLIPS and e.environment not in last_change:
+                last_change[e.environment] = e
         metrics = await usage.for_flag(name)
         peak = max([m.yes + m.no for m in metrics] or [1])
         return page(
@@ -215,6 +229,7 @@ def router(
             flag=flag,
             environments=service.environments,
             history=history,
+            last_change=last_change,
             metrics=metrics,
             peak=peak,
             strategies=sorted(BUILTIN_STRATEGIES),
@@ -260,7 +275,7 @@ def router(
                 await service.archive(name, project=project, actor=f"user:{user}")
         except SelfhealError as exc:
             return _back(back, exc)
-        return _back(back)
+        return _back(back, note="flag revived" if form.get("revive") else "flag archived")
 
     @ui.post("/flags/{project}/{name}/variants")
     async def set_variants(request: Request, project: str, name: str) -> Response:
