@@ -86,11 +86,14 @@ def test_incident_console_in_chromium(tmp_path: Path) -> None:
                 history.locator("a.actor").first.click()
                 page.wait_for_url(sequence_url)
                 page.locator("#related a.problem-link").click()
-                page.wait_for_url(problem_url)
+                page.wait_for_url("**/problems/**")  # by its PID: the same problem's page
+                assert page.locator("#state").inner_text() == state
+                assert problem_url.rsplit("/", 1)[0] in page.url
 
                 # live: a flip made through the API shows on the open flag list
                 page.goto(base + "/flags")
-                page.wait_for_function("document.body.dataset.live === 'on'", timeout=10_000)
+                expect = sync_api.expect  # polls without eval (the CSP forbids it)
+                expect(page.locator("body")).to_have_attribute("data-live", "on", timeout=10_000)
                 switch = page.locator(f"tr[data-flag={FLAG}] button[data-env=development]")
                 assert switch.inner_text() == "off"
                 r = httpx.post(
@@ -98,11 +101,8 @@ def test_incident_console_in_chromium(tmp_path: Path) -> None:
                     headers={"Authorization": report["settings"]["admin_token"]},
                 )
                 assert r.status_code == 200, r.text
-                page.wait_for_function(
-                    f'document.querySelector("tr[data-flag={FLAG}] button[data-env=development]")'
-                    ".textContent.trim() === 'on'",
-                    timeout=10_000,
-                )
+                expect(switch).to_have_text("on", timeout=10_000)  # no reload
+                assert int(page.locator("body").get_attribute("data-refreshed") or 0) >= 1
 
                 # a flip asks first and says what it does; dismissing changes nothing
                 prod = page.locator(f"tr[data-flag={FLAG}] button[data-env=production]")

@@ -101,8 +101,8 @@ def failure_rate_svg(
             f"<title>{escape(m.label)} · {iso_from_epoch(m.time)}</title></line>"
         )
     parts.append(
-        f'<text x="{pad_l}" y="{height - 8}" font-size="10">{iso_from_epoch(start)}</text>'
-        f'<text x="{width - pad_r}" y="{height - 8}" font-size="10" text-anchor="end">{iso_from_epoch(end)}</text>'
+        f'<text x="{pad_l}" y="{height - 8}" font-size="10">{iso_from_epoch(start)[:10]}</text>'
+        f'<text x="{width - pad_r}" y="{height - 8}" font-size="10" text-anchor="end">UTC</text>'
     )
     parts.append("</svg>")
     return "".join(parts)
