@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     public_url: str | None = None
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$")
-    secret_key: SecretStr | None = None
+    secret_key: SecretStr | None = None  # unused since sessions are rows; kept for old env files
     admin_password: SecretStr | None = None
     ui_users: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """More console users, `name:role:password` (role viewer, responder or admin)."""

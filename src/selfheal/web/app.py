@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from selfheal import __version__
 from selfheal.bootstrap import Container
+from selfheal.runtime import NoUiAuth
 from selfheal.web import errors, live, login, pages, system
 from selfheal.web.headers import SecurityHeaders
 from selfheal.web.incidents import Incidents
@@ -26,17 +27,23 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
     """The app; with `manage_lifecycle` the container starts and stops with the server."""
 
     settings = container.settings
-    sessions = Sessions(
-        container.runtime.database,
-        container.runtime.clock,
-        hours=settings.flags.session_hours,
-        idle_minutes=settings.session_idle_minutes,
-        registry=container.runtime.registry,
-        admin=settings.flags.admin_user,
-        password=settings.admin_password.get_secret_value() if settings.admin_password else None,
-        users=[u.get_secret_value() for u in settings.ui_users],
-    )
-    container.runtime.ui_auth = sessions
+    sessions = container.runtime.extras.get("web.sessions")
+    if not isinstance(sessions, Sessions):  # one per container, even if apps are rebuilt
+        sessions = Sessions(
+            container.runtime.database,
+            container.runtime.clock,
+            hours=settings.flags.session_hours,
+            idle_minutes=settings.session_idle_minutes,
+            registry=container.runtime.registry,
+            admin=settings.flags.admin_user,
+            password=settings.admin_password.get_secret_value()
+            if settings.admin_password
+            else None,
+            users=[u.get_secret_value() for u in settings.ui_users],
+        )
+        container.runtime.extras["web.sessions"] = sessions
+    if isinstance(container.runtime.ui_auth, NoUiAuth):  # unless a test installed its own
+        container.runtime.ui_auth = sessions
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
