@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from markupsafe import Markup
 from prometheus_client import CollectorRegistry
 
+from selfheal import flashes
 from selfheal.bus import EventBus, InstrumentedBus, open_bus
 from selfheal.control import ControlComponent
-from selfheal.core import Clock, SystemClock, new_id
+from selfheal.core import Clock, SystemClock, new_id, pages
 from selfheal.delivery import DEAD, SUCCEEDED, Outbox, SqlDeliveryStore
 from selfheal.delivery.deliveries import deliveries_table
 from selfheal.flags import FlagsComponent
@@ -100,6 +102,9 @@ def make_templates() -> Any:
             continue
     env = Environment(loader=ChoiceLoader(loaders), autoescape=True)
     env.filters["utc"] = _utc
+    env.filters["when"] = _when
+    env.globals["flash_of"] = flashes.read
+    env.globals["pages"] = pages  # the one link builder per resource, for every template
     return Jinja2Templates(env=env)
 
 
@@ -111,6 +116,16 @@ def _utc(epoch: float | None) -> str:
     if epoch is None:
         return ""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+
+
+def _when(epoch: float | None) -> Any:
+    """`{{ t|when }}`: a <time> element in UTC; /static/selfheal.js shows it in the browser's
+    zone and keeps UTC on hover."""
+    if epoch is None:
+        return ""
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    text = _utc(epoch) + " UTC"
+    return Markup('<time datetime="{0}" title="{1}">{1}</time>').format(iso, text)
 
 
 async def build(

@@ -255,13 +255,15 @@ class NoAuthenticator:
 
 
 class UiAuth(Protocol):
-    """Who is logged in to the web UI (from the session cookie); None means nobody."""
+    """Who is logged in to the web UI (from the session cookie); None means nobody.
+    `role` is the least role the work needs (viewer < responder < admin): a user with a
+    smaller one gets `Forbidden`."""
 
-    async def user(self, request: Request) -> str | None: ...
+    async def user(self, request: Request, role: str = "viewer") -> str | None: ...
 
 
 class NoUiAuth:
-    async def user(self, request: Request) -> str | None:
+    async def user(self, request: Request, role: str = "viewer") -> str | None:
         return None
 
 
@@ -300,10 +302,10 @@ class Runtime:
     health: dict[str, Callable[[], dict[str, object]]] = field(default_factory=dict)
     """Per-context status for /readyz (e.g. how far behind the database a replica is)."""
 
-    async def ui_user(self, request: Request) -> str:
+    async def ui_user(self, request: Request, role: str = "viewer") -> str:
         """The user logged in to the web UI, or `LoginRequired` (a redirect to the login
-        page that comes back to this one)."""
-        user = await self.ui_auth.user(request)
+        page that comes back to this one); `Forbidden` if their role is below `role`."""
+        user = await self.ui_auth.user(request, role)
         if user is None:
             query = request.url.query
             raise LoginRequired(request.url.path + (f"?{query}" if query else ""))

@@ -52,8 +52,11 @@ class Settings(BaseSettings):
     """Every request body is capped at this (413 beyond it)."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     """Origins a browser app may call the frontend API and OFREP from (`*`: any, as Unleash)."""
-    secret_key: SecretStr | None = None
+    secret_key: SecretStr | None = None  # unused since sessions are rows; kept for old env files
     admin_password: SecretStr | None = None
+    ui_users: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """More console users, `name:role:password` (role viewer, responder or admin)."""
+    session_idle_minutes: float = Field(default=30.0, gt=0)
     init_admin_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     init_backend_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     init_frontend_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -68,6 +71,7 @@ class Settings(BaseSettings):
         "init_admin_api_tokens",
         "init_backend_api_tokens",
         "init_frontend_api_tokens",
+        "ui_users",
         mode="before",
     )(_split)
 

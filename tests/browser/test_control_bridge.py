@@ -125,6 +125,7 @@ def test_control_bridge_in_chromium(tmp_path: Path) -> None:
                 page.click("button[value=resume]")
                 page.wait_for_selector("button[value=pause]")
                 assert http.get(f"/api/v1/sequences/{running_ctx}").json()["state"] == "started"
+                page.once("dialog", lambda d: d.accept())  # abort asks first
                 page.click("button[value=abort]")
                 page.wait_for_selector("p.outcome >> text=Aborted")
                 assert page.locator("p.outcome").inner_text() == "Aborted: aborted by request"

@@ -78,7 +78,7 @@ def test_monitor_problem_page_in_chromium(tmp_path: Path) -> None:
 
                 page.fill("textarea[name=message]", "Looking into it from the browser")
                 page.click("form[action$='/comments'] button[type=submit]")
-                page.wait_for_url(f"**/problems/{problem['problemId']}")
+                page.wait_for_url(f"**/problems/{problem['problemId']}#comments")
                 assert "Looking into it from the browser" in comments.inner_text()
                 assert page.locator("line.marker-comment").count() >= 2
             finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -12,8 +11,44 @@ from markupsafe import Markup
 
 from selfheal.control.chart import sequence_svg, task_spans
 from selfheal.control.http import sequence_json
+from selfheal.control.sequences import Sequence
 from selfheal.control.service import ControlService
+from selfheal.core import epoch_from_iso, pages
 from selfheal.storage import EventQuery
+
+SEQUENCE_SCAN = 500  # sequences looked at when the list is filtered by problem
+
+
+def problem_ids(seq: Sequence) -> tuple[str | None, str | None]:
+    """(PID, display id) of the problem a sequence was started for, if any."""
+    raw = seq.data.get("problem")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    pid = data.get("PID") or data.get("pid")
+    display = data.get("ProblemID") or data.get("problemId")
+    return (str(pid) if pid else None), (str(display) if display else None)
+
+
+def row(seq: Sequence) -> dict[str, Any]:
+    """A sequence as the bridge shows it: the API's shape plus its problem's ids."""
+    pid, display = problem_ids(seq)
+    return {**sequence_json(seq), "problemId": pid or display, "problemDisplayId": display}
+
+
+def flags_switched(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The flags a finished toggle action switched (its result names them), for links."""
+    raw = payload.get("action")
+    action: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    raw_result = action.get("result")
+    result: dict[str, Any] = raw_result if isinstance(raw_result, dict) else {}
+    flags = result.get("flags")
+    if not isinstance(flags, dict):
+        return []
+    project = str(result.get("project") or "default")
+    environment = str(result.get("environment") or "")
+    return [
+        {"name": str(name), "project": project, "environment": environment, "enabled": on}
+        for name, on in flags.items()
+    ]
 
 
 def router(service: ControlService) -> APIRouter:
@@ -26,19 +61,24 @@ def router(service: ControlService) -> APIRouter:
         )
 
     @ui.get("/bridge")
-    async def index(request: Request) -> Response:
+    async def index(request: Request, problem: str = "") -> Response:
         user = await runtime.ui_user(request)
         projects = await service.list_projects()
         open_, _ = await service.list_sequences(states=("started", "waiting"), limit=200)
-        recent, total = await service.list_sequences(limit=20)
+        recent, total = await service.list_sequences(limit=SEQUENCE_SCAN if problem else 20)
+        if problem:
+            open_ = [s for s in open_ if problem in problem_ids(s)]
+            recent = [s for s in recent if problem in problem_ids(s)]
+            total = len(recent)
         return render(
             request,
             "bridge_index.html",
             user,
             projects=projects,
-            open=[sequence_json(s) for s in open_],
-            recent=[sequence_json(s) for s in recent],
+            open=[row(s) for s in open_],
+            recent=[row(s) for s in recent],
             total=total,
+            problem=problem,
         )
 
     @ui.get("/bridge/project/{project}")
@@ -66,7 +106,7 @@ def router(service: ControlService) -> APIRouter:
             user,
             project=found,
             stages=[s.name for s in shipyard.stages],
-            sequences=[sequence_json(s) for s in seqs],
+            sequences=[row(s) for s in seqs],
             total=total,
             open_by_service=by_service,
             filters={k: q.get(k, "") for k in ("service", "stage", "state")},
@@ -83,30 +123,33 @@ def router(service: ControlService) -> APIRouter:
             {
                 "type": e.type,
                 "source": e.source,
-                "time": e.time,
+                "time": epoch_from_iso(e.time),
                 "message": e.payload().get("message", ""),
+                "flags": flags_switched(e.payload()),
                 "payload": json.dumps(e.payload(), indent=2, sort_keys=True, default=str),
             }
             for e in page.events
         ]
+        switched = [f for e in timeline for f in e["flags"]]
         chart = sequence_svg(task_spans(page.events), now=runtime.clock.now())
         return render(
             request,
             "bridge_sequence.html",
             user,
-            seq=sequence_json(seq),
+            seq=row(seq),
             timeline=timeline,
+            switched=switched,
             chart=Markup(chart),
             waiting_approval=seq.phase == "approval" and seq.state == "started",
         )
 
     @ui.post("/bridge/sequence/{context}/control")
     async def control(request: Request, context: str, action: str = Form(...)) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "responder")
         if action in ("approve", "reject"):
             await service.approve(context, action == "approve", by=user)
         else:
             await service.control(context, action)
-        return RedirectResponse(f"/bridge/sequence/{quote(context)}", status_code=303)
+        return RedirectResponse(pages.sequence(context), status_code=303)
 
     return ui

@@ -24,7 +24,7 @@ from selfheal.control.projects import SHIPYARD, ProjectStore
 from selfheal.control.sequences import Sequence, SequenceStore
 from selfheal.control.specs import Shipyard, SpecError, Task, load_shipyard
 from selfheal.control.steps import Steps
-from selfheal.core import CloudEvent, new_id, parse_type, sequence_event, task_event
+from selfheal.core import CloudEvent, new_id, pages, parse_type, sequence_event, task_event
 from selfheal.core.keptn import PROBLEM_ESCALATED
 from selfheal.runtime import Runtime
 from selfheal.storage import EventQuery
@@ -306,7 +306,9 @@ class SequenceEngine:
         revision = await self.projects.revision(project)
         now = self.runtime.clock.now()
         labels = {str(k): str(v) for k, v in section(data, "labels").items()}
-        labels.setdefault("Sequence URL", f"{self.runtime.public_url}/bridge/sequence/{context}")
+        labels.setdefault(
+            "Sequence URL", pages.absolute(self.runtime.public_url, pages.sequence(context))
+        )
         seq = Sequence(
             context=context,
             project=project,

@@ -14,7 +14,14 @@ from selfheal.control.problems import ProblemNotice, problem_payload, read_notic
 from selfheal.control.projects import SHIPYARD
 from selfheal.control.sequences import Occurrence
 from selfheal.control.specs import SpecError
-from selfheal.core import CloudEvent, epoch_from_iso, iso_from_epoch, new_id, sequence_event
+from selfheal.core import (
+    CloudEvent,
+    epoch_from_iso,
+    iso_from_epoch,
+    new_id,
+    pages,
+    sequence_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +99,7 @@ class ProblemIntake:
         labels = {}
         if notice.url:
             labels["Problem URL"] = notice.url
-        labels["Sequence URL"] = f"{engine.runtime.public_url}/bridge/sequence/{context}"
+        labels["Sequence URL"] = pages.absolute(engine.runtime.public_url, pages.sequence(context))
         trigger = CloudEvent(
             type=sequence_event(stage, "remediation", "triggered"),
             source=SOURCE,

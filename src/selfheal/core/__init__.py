@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from selfheal.core import pages
 from selfheal.core.clock import Clock, ManualClock, SystemClock
 from selfheal.core.errors import (
     Conflict,
@@ -43,6 +44,7 @@ __all__ = [
     "epoch_from_iso",
     "iso_from_epoch",
     "new_id",
+    "pages",
     "parse_http",
     "parse_type",
     "sequence_event",

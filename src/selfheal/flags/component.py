@@ -21,7 +21,6 @@ from selfheal.flags.metrics import UsageMetrics
 from selfheal.flags.revisions import RevisionWatcher
 from selfheal.flags.segments import SegmentService
 from selfheal.flags.service import EVENT_PREFIX, FlagsService
-from selfheal.flags.sessions import Sessions
 from selfheal.flags.store import SqlFlagStore
 from selfheal.flags.streaming import StreamHub
 from selfheal.flags.tokens import TokenAuthenticator
@@ -56,7 +55,6 @@ class FlagsComponent:
             publish_wait=settings.publish_wait_seconds,
         )
         self.auth = TokenAuthenticator(self.store)
-        self.sessions = Sessions(self.store, runtime.clock, hours=settings.session_hours)
         self.segments = SegmentService(self.service)
         self.tokens = TokenService(self.service, self.auth)
         self.usage = UsageMetrics(
@@ -78,7 +76,6 @@ class FlagsComponent:
         self.service.on_snapshot(self.hub.publish)
         self.guard = Guard(runtime, self.auth, settings.default_environment)
         runtime.auth = self.auth
-        runtime.ui_auth = self.sessions
         self._subscription: Subscription | None = None
 
     def routers(self) -> list[APIRouter]:
@@ -94,9 +91,7 @@ class FlagsComponent:
                 )
             )
         api.include_router(
-            ui_router(
-                self.runtime, self.service, self.tokens, self.usage, self.sessions, self.segments
-            )
+            ui_router(self.runtime, self.service, self.tokens, self.usage, self.segments)
         )
         return [api]
 
@@ -112,13 +107,6 @@ class FlagsComponent:
         )
 
     async def start(self) -> None:
-        password = self.root.admin_password
-        secret_key = self.root.secret_key
-        await self.sessions.start(
-            secret_key.get_secret_value() if secret_key else None,
-            self.settings.admin_user,
-            password.get_secret_value() if password else None,
-        )
         await self.tokens.seed(
             list(self.root.init_admin_api_tokens),
             list(self.root.init_backend_api_tokens),

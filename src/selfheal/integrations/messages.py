@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfheal.core import CloudEvent, parse_type
+from selfheal.core import CloudEvent, pages, parse_type
 from selfheal.core.keptn import LEGACY_PROBLEM_OPEN, PROBLEM
 
 PROBLEM_OPEN = "problem.open"
@@ -172,8 +172,8 @@ def notification_of(event: CloudEvent, *, ui_url: str) -> Notification | None:
         stage=_s(data.get("stage")),
         service=_s(data.get("service")),
         problem=problem,
-        problem_link=f"{base}/problems/{problem.key}" if problem else None,
-        sequence_link=f"{base}/bridge/{context}" if context else None,
+        problem_link=pages.absolute(base, pages.problem(problem.key)) if problem else None,
+        sequence_link=pages.absolute(base, pages.sequence(context)) if context else None,
         result=_s(data.get("result")) or None,
         status=_s(data.get("status")) or None,
     )
@@ -195,7 +195,7 @@ def escalation(
         stage=_s(data.get("stage")),
         service=_s(data.get("service")),
         problem=problem,
-        problem_link=f"{ui_url.rstrip('/')}/problems/{problem.key}" if problem else None,
-        sequence_link=f"{ui_url.rstrip('/')}/bridge/{context}" if context else None,
+        problem_link=pages.absolute(ui_url, pages.problem(problem.key)) if problem else None,
+        sequence_link=pages.absolute(ui_url, pages.sequence(context)) if context else None,
         extra=extra or {},
     )

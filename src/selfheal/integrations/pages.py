@@ -4,12 +4,12 @@ dead-letter list with a retry button."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
-from selfheal.core import SelfhealError, iso_from_epoch
+from selfheal import flashes
+from selfheal.core import SelfhealError, iso_from_epoch, pages
 from selfheal.delivery import DeliveryQuery
 
 if TYPE_CHECKING:
@@ -47,19 +47,18 @@ def router(component: IntegrationsComponent) -> APIRouter:
                 "integrations": sorted(
                     {*component.plugins, "problem-comments", "unleash", "webhook-action"}
                 ),
-                "flash": request.query_params.get("flash"),
                 "iso": iso_from_epoch,
             },
         )
 
     @ui.post("/deliveries/{delivery_id}/retry")
     async def retry(request: Request, delivery_id: str) -> Response:
-        await runtime.ui_user(request)
+        await runtime.ui_user(request, "responder")
+        back = pages.deliveries() + "?status=dead"
         try:
             done = await component.outbox.retry(delivery_id)
-            flash = f"retried: {done.status}"
         except SelfhealError as exc:
-            flash = f"not retried: {exc.message}"
-        return RedirectResponse(f"/deliveries?status=dead&flash={quote(flash)}", status_code=303)
+            return flashes.back(back, error=f"not retried: {exc.message}")
+        return flashes.back(back, note=f"retried: {done.status}")
 
     return ui

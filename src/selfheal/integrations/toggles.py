@@ -14,7 +14,7 @@ from typing import Protocol
 
 from selfheal.control import ActionRequest, ActionResult
 from selfheal.control.specs import SpecError
-from selfheal.core import SelfhealError
+from selfheal.core import SelfhealError, pages
 from selfheal.integrations.unleash import UnleashAdmin
 
 NAMES = ("toggle-feature", "featuretoggle")
@@ -98,7 +98,7 @@ class ToggleProvider:
                         environment,
                         enabled,
                         project=project,
-                        actor=f"remediation:{request.keptn_context}",
+                        actor=pages.ACTOR_SEQUENCE + request.keptn_context,
                     )
                 except SelfhealError as exc:
                     return ActionResult(

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from selfheal.core import InvalidInput
+from selfheal.core import InvalidInput, pages
 from selfheal.monitor.problems import CLOSED, OPEN, RESOLVED, Comment, Problem
 
 SEVERITIES = frozenset(
@@ -127,7 +127,7 @@ def problem_json(
         "state": problem.status,
         "source": problem.source,
         "occurrence": problem.occurrence,
-        "url": f"{public_url.rstrip('/')}/problems/{problem.id}",
+        "url": pages.absolute(public_url, pages.problem(problem.id)),
     }
     if "evidenceDetails" in fields:
         details = [_evidence(problem, e) for e in problem.evidence]

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import httpx
 from jinja2 import Environment, StrictUndefined, TemplateError
 
-from selfheal.core import Clock, CloudEvent, iso_from_epoch
+from selfheal.core import Clock, CloudEvent, iso_from_epoch, pages
 from selfheal.core.keptn import PROBLEM
 from selfheal.delivery import DEAD, SUCCEEDED, Attempt, DeliveryQuery, Outbox, RetryPolicy
 from selfheal.delivery import Delivery as DeliveryRecord
@@ -51,7 +51,7 @@ def notification_id(problem: Problem, transition: str) -> str:
 
 
 def problem_url(problem: Problem, public_url: str) -> str:
-    return f"{public_url.rstrip('/')}/problems/{problem.id}"
+    return pages.absolute(public_url, pages.problem(problem.id))
 
 
 def problem_details(problem: Problem, public_url: str) -> dict[str, Any]:

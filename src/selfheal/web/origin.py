@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from selfheal.flags.sessions import COOKIE
+from selfheal.web.sessions import COOKIE
 
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 

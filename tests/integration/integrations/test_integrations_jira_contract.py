@@ -44,7 +44,9 @@ async def test_cloud_v3_ticket_comments_and_transition() -> None:
     )
     assert fields["description"]["type"] == "doc" and fields["description"]["version"] == 1
     text = str(fields["description"])
-    assert "http://selfheal.test/problems/" in text and "http://selfheal.test/bridge/" in text
+    assert (
+        "http://selfheal.test/problems/" in text and "http://selfheal.test/bridge/sequence/" in text
+    )
     assert "failure_rate" in text
     bodies = [str(c["body"]) for c in issue["comments"]]
     assert len(bodies) == 6  # 4 steps, the sequence result, the resolution

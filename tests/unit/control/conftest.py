@@ -31,7 +31,7 @@ class AdminTokens:
 
 
 class AlwaysAlice:
-    async def user(self, request: Any) -> str | None:
+    async def user(self, request: Any, role: str = "viewer") -> str | None:
         return "alice"
 
 

@@ -251,4 +251,4 @@ async def test_escalate_notifies_and_succeeds() -> None:
     [n] = got
     assert n.kind == "escalation" and "call the CDN team" in n.message
     assert n.problem is not None and n.problem.key == "P9"
-    assert n.sequence_link == "http://ui/bridge/ctx-9"
+    assert n.sequence_link == "http://ui/bridge/sequence/ctx-9"

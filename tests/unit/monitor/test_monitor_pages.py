@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -54,7 +55,8 @@ async def test_monitor_pages_after_logging_in(http: httpx.AsyncClient) -> None:
     wrong = await http.post(
         "/login", data={"username": "admin", "password": "nope", "next": "/problems"}
     )
-    assert "error=" in wrong.headers["location"]
+    assert "error=" not in wrong.headers["location"]  # the message is a cookie, not URL text
+    assert "wrong user name or password" in unquote(wrong.cookies["selfheal_flash"])
     assert (await http.get("/problems")).status_code == 303
     await http.post("/api/v1/monitor/services", headers=ADMIN, json={
         "name": "front-end", "source": {"scrape": {"url": "http://127.0.0.1:9/metrics"}}})  # fmt: skip
@@ -74,10 +76,15 @@ async def test_monitor_pages_after_logging_in(http: httpx.AsyncClient) -> None:
     assert "No SLI series" in page.text  # checkout is not a monitored service
     assert "No comments yet." in page.text
     r = await http.post(f"/problems/{problem_id}/comments", data={"message": "looking <now>"})
-    assert r.status_code == 303 and r.headers["location"] == f"/problems/{problem_id}"
+    assert r.status_code == 303 and r.headers["location"] == f"/problems/{problem_id}#comments"
+    blank = await http.post(f"/problems/{problem_id}/comments", data={"message": "  \n "})
+    assert blank.status_code == 303  # a form error on the page, not a JSON 400
+    assert "needs some text" in unquote(blank.cookies["selfheal_flash"])
     page = await http.get(f"/problems/{problem_id}")
+    assert 'role="alert"' in page.text and "needs some text" in page.text
     assert "looking &lt;now&gt;" in page.text and "<strong>admin</strong>" in page.text
     comments = await http.get(f"/api/v2/problems/{problem_id}/comments", headers=ADMIN)
     (mine,) = [c for c in comments.json()["comments"] if c["context"] == "ui"]
     assert (mine["content"], mine["authorName"]) == ("looking <now>", "admin")
-    assert (await http.get("/problems/nope")).status_code == 404
+    missing = await http.get("/problems/nope")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")

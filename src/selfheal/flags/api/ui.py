@@ -5,34 +5,30 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from selfheal.core import SelfhealError
+from selfheal import flashes
+from selfheal.core import SelfhealError, pages
 from selfheal.flags.access import TokenService, token_view
 from selfheal.flags.engine import BUILTIN_STRATEGIES, OPERATORS
 from selfheal.flags.metrics import UsageMetrics
+from selfheal.flags.model import AuditEvent
 from selfheal.flags.segments import SegmentService
 from selfheal.flags.service import FlagsService
-from selfheal.flags.sessions import COOKIE, Sessions
 from selfheal.runtime import Runtime
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths, so the login page cannot be an open redirect."""
+    """Only same-site paths, so a form's `back` cannot send anyone elsewhere."""
     if not target or not target.startswith("/") or target.startswith("//"):
         return "/flags"
     return target
 
 
 def _back(path: str, error: SelfhealError | None = None, note: str | None = None) -> Response:
-    if error is not None:
-        path += ("&" if "?" in path else "?") + "error=" + quote(str(error))
-    elif note:
-        path += ("&" if "?" in path else "?") + "note=" + quote(note)
-    return RedirectResponse(path, status_code=303)
+    return flashes.back(path, error=error, note=note)
 
 
 def parse_parameters(text: str) -> dict[str, str]:
@@ -73,58 +69,42 @@ def strategy_from_form(form: Any) -> dict[str, Any]:
     }
 
 
+FLIPS = ("feature-environment-enabled", "feature-environment-disabled")
+
+
+def change_words(e: AuditEvent) -> str:
+    """A history entry in words: "on in production (was off)", or the change type."""
+    kind = e.type.removeprefix("feature-").replace("-", " ")
+    if e.type in FLIPS:
+        after = e.type.endswith("enabled")
+        before = _enabled_in(e.pre_data, e.environment)
+        was = "" if before is None else f" (was {'on' if before else 'off'})"
+        return f"turned {'on' if after else 'off'}{was}"
+    return kind
+
+
+def _enabled_in(data: Any, environment: str | None) -> bool | None:
+    envs = data.get("environments") if isinstance(data, dict) else None
+    for env in envs if isinstance(envs, list) else []:
+        if isinstance(env, dict) and env.get("name") == environment:
+            value = env.get("enabled")
+            return value if isinstance(value, bool) else None
+    return None
+
+
 def router(
     runtime: Runtime,
     service: FlagsService,
     tokens: TokenService,
     usage: UsageMetrics,
-    sessions: Sessions,
     segments: SegmentService,
 ) -> APIRouter:
     ui = APIRouter(include_in_schema=False)
     templates = runtime.templates
 
     def page(request: Request, name: str, user: str, **context: Any) -> HTMLResponse:
-        context.update(
-            nav="flags",
-            user=user,
-            error=request.query_params.get("error"),
-            note=request.query_params.get("note"),
-        )
+        context.update(nav="flags", user=user)
         return templates.TemplateResponse(request, name, context)
-
-    @ui.get("/")
-    async def home() -> Response:
-        return RedirectResponse("/flags", status_code=303)
-
-    @ui.get("/login")
-    async def login_form(request: Request, next: str = "/flags") -> HTMLResponse:
-        return templates.TemplateResponse(
-            request,
-            "flags/login.html",
-            {"next": _safe_next(next), "error": request.query_params.get("error"), "user": None},
-        )
-
-    @ui.post("/login")
-    async def login(request: Request) -> Response:
-        form = await request.form()
-        target = _safe_next(str(form.get("next") or ""))
-        cookie = await sessions.login(
-            str(form.get("username") or ""), str(form.get("password") or "")
-        )
-        if cookie is None:
-            return RedirectResponse(
-                f"/login?next={quote(target)}&error=wrong+user+name+or+password", status_code=303
-            )
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", max_age=12 * 3600)
-        return response
-
-    @ui.get("/logout")
-    async def logout() -> Response:
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE)
-        return response
 
     @ui.get("/flags")
     async def flags_page(request: Request, q: str = "") -> Response:
@@ -142,7 +122,7 @@ def router(
 
     @ui.post("/flags")
     async def create(request: Request) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
         name = str(form.get("name") or "")
         project = str(form.get("project") or "default")
@@ -156,14 +136,14 @@ def router(
             )
         except SelfhealError as exc:
             return _back("/flags", exc)
-        return _back(f"/flags/{project}/{quote(name)}", note="flag created")
+        return _back(pages.flag(project, name), note="flag created")
 
     @ui.post("/flags/{project}/{name}/toggle")
     async def toggle(request: Request, project: str, name: str) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "responder")
         form = await request.form()
         env = str(form.get("environment") or "")
-        back = _safe_next(str(form.get("back") or f"/flags/{project}/{quote(name)}"))
+        back = _safe_next(str(form.get("back") or pages.flag(project, name)))
         try:
             flag = await service.get_flag(name, project)
             await service.set_enabled(
@@ -173,9 +153,16 @@ def router(
             return _back(back, exc)
         return _back(back)
 
+    @ui.get("/flags/archive")
+    async def archive_page(request: Request) -> Response:
+        user = await runtime.ui_user(request)
+        return page(
+            request, "flags/archive.html", user, flags=await service.list_flags(archived=True)
+        )
+
     @ui.get("/flags/tokens")
     async def tokens_page(request: Request) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         return page(
             request,
             "flags/tokens.html",
@@ -188,7 +175,7 @@ def router(
 
     @ui.post("/flags/tokens")
     async def create_token(request: Request) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
         try:
             issued = await tokens.create(
@@ -214,7 +201,7 @@ def router(
 
     @ui.post("/flags/tokens/{token_id}/delete")
     async def delete_token(request: Request, token_id: str) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         try:
             await tokens.delete(token_id, actor=f"user:{user}")
         except SelfhealError as exc:
@@ -229,6 +216,10 @@ def router(
         except SelfhealError as exc:
             return _back("/flags", exc)
         history = await service.history(name, limit=50)
+        last_change = {}
+        for e in history:  # newest first: the change that set each environment's state
+            if e.environment and e.type in FLIPS and e.environment not in last_change:
+                last_change[e.environment] = e
         metrics = await usage.for_flag(name)
         peak = max([m.yes + m.no for m in metrics] or [1])
         return page(
@@ -238,23 +229,25 @@ def router(
             flag=flag,
             environments=service.environments,
             history=history,
+            last_change=last_change,
             metrics=metrics,
             peak=peak,
             strategies=sorted(BUILTIN_STRATEGIES),
             operators=sorted(OPERATORS),
             segments=sorted(service.snapshot.segments.values(), key=lambda s: s.id),
             json=json,
+            change_words=change_words,
             constraints_json=lambda s: json.dumps([c.to_dict() for c in s.constraints], indent=1),
             variants_json=lambda env: [x.to_dict() for x in env.variants],
         )
 
     @ui.post("/flags/{project}/{name}/strategies")
     async def add_or_edit_strategy(request: Request, project: str, name: str) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
         env = str(form.get("environment") or "")
         sid = str(form.get("id") or "")
-        back = f"/flags/{project}/{quote(name)}"
+        back = pages.flag(project, name)
         try:
             raw = strategy_from_form(form)
             if form.get("delete") and sid:
@@ -272,9 +265,9 @@ def router(
 
     @ui.post("/flags/{project}/{name}/archive")
     async def archive(request: Request, project: str, name: str) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
-        back = f"/flags/{project}/{quote(name)}"
+        back = pages.flag(project, name)
         try:
             if form.get("revive"):
                 await service.revive(name, project=project, actor=f"user:{user}")
@@ -282,15 +275,15 @@ def router(
                 await service.archive(name, project=project, actor=f"user:{user}")
         except SelfhealError as exc:
             return _back(back, exc)
-        return _back(back)
+        return _back(back, note="flag revived" if form.get("revive") else "flag archived")
 
     @ui.post("/flags/{project}/{name}/variants")
     async def set_variants(request: Request, project: str, name: str) -> Response:
         """Replace one environment's variants with the form's JSON list (as Unleash's PUT)."""
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
         env = str(form.get("environment") or "")
-        back = f"/flags/{project}/{quote(name)}"
+        back = pages.flag(project, name)
         try:
             variants = json_field(form, "variants", "[]")
             await service.set_variants(name, [env], variants, project=project, actor=f"user:{user}")
@@ -321,7 +314,7 @@ def router(
     @ui.post("/flags/segments")
     async def save_segment(request: Request) -> Response:
         """Create a segment, or update the one whose id the form names."""
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         form = await request.form()
         sid = str(form.get("id") or "")
         try:
@@ -340,7 +333,7 @@ def router(
 
     @ui.post("/flags/segments/{sid}/delete")
     async def delete_segment(request: Request, sid: int) -> Response:
-        user = await runtime.ui_user(request)
+        user = await runtime.ui_user(request, "admin")
         try:
             await segments.delete(sid, actor=f"user:{user}")
         except SelfhealError as exc:
