@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo up test check unit tools bench format clean
+.PHONY: venv demo up test check unit tools bench format clean clean-data
 
 venv: $(STAMP)
 
@@ -30,6 +30,7 @@ check: venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_docs.py README.md docs
 
 test: venv tools check
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -49,5 +50,10 @@ format: venv
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+# Leaves .selfheal (the default data directory of `selfheal up`: flags and history) alone.
 clean:
-	rm -rf $(VENV) .selfheal .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache
+
+# Deletes the local data directory of `selfheal up` — flags, problems, sequences. Explicit on purpose.
+clean-data:
+	rm -rf .selfheal

@@ -66,13 +66,18 @@ class WebhookActionProvider:
             return self._secret(env, name)
 
         url = render(spec["url"], event, env=lookup)
-        await self._guard.check(url)
+        pinned = await self._guard.check(url)
         headers = {k: render(v, event, env=lookup) for k, v in spec["headers"]}
         payload = render(spec["payload"], event, env=lookup) if spec["payload"] else ""
         if payload and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "application/json"
         return HttpRequest(
-            spec["method"], url, headers, content=payload.encode() or None, timeout=self._timeout
+            spec["method"],
+            url,
+            headers,
+            content=payload.encode() or None,
+            timeout=self._timeout,
+            connect_to=pinned,
         )
 
     def _event(self, request: ActionRequest) -> dict[str, Any]:

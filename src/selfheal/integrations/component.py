@@ -174,7 +174,11 @@ class IntegrationsComponent:
                 outbox=self.outbox,
                 http=self.http,
                 secrets=self.secrets,
-                guard=UrlGuard(deny=s.webhook_deny, allow=s.webhook_allow),
+                guard=UrlGuard(
+                    deny=s.webhook_deny,
+                    allow=s.webhook_allow,
+                    deny_private=s.webhook_deny_private,
+                ),
                 redactor=self.redactor,
                 timeout=s.timeout_seconds,
                 now=self.runtime.clock.now,

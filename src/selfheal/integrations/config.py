@@ -28,6 +28,8 @@ class IntegrationsSettings(BaseModel):
     """Networks the webhook action may not reach (default: loopback, link-local, metadata)."""
     webhook_allow: list[str] = Field(default_factory=list)
     """Hosts or networks allowed even though the deny-list covers them."""
+    webhook_deny_private: bool = False
+    """Deny private ranges too (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)."""
 
     unleash_url: str | None = None
     """Flip flags on this remote Unleash-compatible server instead of the local flags service."""

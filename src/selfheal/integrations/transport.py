@@ -29,6 +29,9 @@ class HttpRequest:
     json: Any = None
     content: bytes | None = None
     timeout: float | None = None
+    connect_to: str | None = None
+    """The IP address to connect to instead of resolving the URL's host again (set by the
+    URL guard: the address it checked). Host header and TLS server name stay the URL's."""
 
     def body(self) -> bytes:
         """The bytes on the wire (JSON compactly encoded when `json` is set)."""
@@ -85,13 +88,21 @@ class HttpxClient:
         headers = dict(request.headers)
         if request.json is not None and request.content is None:
             headers.setdefault("Content-Type", "application/json")
+        url = httpx.URL(request.url)
+        extensions: dict[str, Any] = {}
+        if request.connect_to is not None:
+            headers.setdefault("Host", _host_header(url))
+            if url.scheme == "https":
+                extensions["sni_hostname"] = url.host  # certificate checked against the name
+            url = url.copy_with(host=request.connect_to)
         try:
             response = await self._client.request(
                 request.method,
-                request.url,
+                url,
                 headers=headers,
                 content=request.body() or None,
                 timeout=request.timeout or self._default_timeout,
+                extensions=extensions or None,
             )
         except httpx.TimeoutException:
             raise TransportFailure("timed out") from None
@@ -102,6 +113,11 @@ class HttpxClient:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _host_header(url: httpx.URL) -> str:
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return host if url.port is None else f"{host}:{url.port}"
 
 
 Responder = Callable[[HttpRequest], HttpResponse]
