@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo up test check unit tools bench format clean
+.PHONY: venv demo up test check unit tools bench format clean image
 
 venv: $(STAMP)
 
@@ -20,6 +20,10 @@ demo: venv
 
 up: venv
 	$(BIN)/selfheal up
+
+# The container image (podman, offline from a host wheelhouse; see Containerfile, scripts/image.sh).
+image:
+	@bash scripts/image.sh
 
 # Debian/npm tools the integration tests drive (Prometheus, Alertmanager, nginx, Chromium, wrk).
 tools:
