@@ -7,21 +7,25 @@ can be swapped by passing it in (`database=`, `bus=`, `clock=`, `store=`).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from selfheal.bus import EventBus, InstrumentedBus, open_bus
 from selfheal.control import ControlComponent
-from selfheal.core import Clock, SystemClock
+from selfheal.core import Clock, SystemClock, new_id
 from selfheal.flags import FlagsComponent
 from selfheal.integrations import IntegrationsComponent
 from selfheal.monitor import MonitorComponent
-from selfheal.runtime import Component, EventLog, Runtime
+from selfheal.runtime import Component, EventLog, Runtime, publish_all
 from selfheal.settings import Settings
-from selfheal.storage import Database, EventStore, SqlEventStore
+from selfheal.storage import Database, EventStore, OutboxRelay, Pruner, Rule, SqlEventStore
+from selfheal.storage.events import events_table, not_in_outbox
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ class Container:
     control: ControlComponent
     integrations: IntegrationsComponent
     components: list[Component] = field(default_factory=list)
+    relay: OutboxRelay | None = None
     _started: bool = False
 
     async def start(self) -> None:
@@ -44,6 +49,9 @@ class Container:
         await self.runtime.database.migrate()
         for component in self.components:
             await component.start()
+        if self.relay is not None:
+            await self.relay.start()
+        await self.runtime.retention.start()
         self._started = True
         self.runtime.ready = True
         log.info("selfheal ready at %s", self.runtime.public_url)
@@ -51,11 +59,15 @@ class Container:
     async def stop(self) -> None:
         """Stop contexts in reverse order (each drains its own work), then the bus and DB."""
         self.runtime.ready = False
+        await self.runtime.retention.stop()
+        if self.relay is not None:
+            await self.relay.stop()
         for component in reversed(self.components):
             try:
                 await component.stop()
             except Exception:
                 log.exception("stopping %s failed", component.name)
+        await self.runtime.events.drain()
         await self.runtime.bus.close()
         await self.runtime.database.dispose()
         self._started = False
@@ -83,6 +95,9 @@ def make_templates() -> Any:
     return Jinja2Templates(env=env)
 
 
+DAY = 86400.0
+
+
 def _utc(epoch: float | None) -> str:
     """Epoch seconds as UTC wall time for the UI (`{{ t|utc }}`)."""
     if epoch is None:
@@ -105,15 +120,36 @@ async def build(
     database = database or Database(settings.database_url)
     raw_bus = bus or await open_bus(settings.bus_url)
     instrumented = InstrumentedBus(raw_bus, registry)
-    store = store or SqlEventStore(database)
+    store = store or SqlEventStore(database, now=clock.now)
+    windows = settings.storage.retention
+    retention = Pruner(
+        database,
+        clock.now,
+        interval=windows.interval_seconds,
+        batch=windows.batch,
+        registry=registry,
+    )
+    if isinstance(store, SqlEventStore):
+        retention.add(
+            Rule(
+                "events",
+                events_table,
+                "time",
+                windows.events_days * DAY,
+                key=("seq",),
+                where=not_in_outbox,
+            )
+        )
     runtime = Runtime(
         clock=clock,
         database=database,
         bus=instrumented,
-        events=EventLog(store, instrumented),
+        events=EventLog(store, instrumented, wait=settings.storage.publish_wait_seconds),
         registry=registry,
         public_url=settings.base_url,
         templates=make_templates(),
+        retention=retention,
+        retention_windows=windows,
     )
     flags = FlagsComponent(runtime, settings.flags, root=settings)
     monitor = MonitorComponent(runtime, settings.monitor)
@@ -121,7 +157,21 @@ async def build(
     integrations = IntegrationsComponent(
         runtime, settings.integrations, flags=flags, monitor=monitor, control=control
     )
+    relay = (
+        OutboxRelay(
+            database,
+            partial(publish_all, instrumented),
+            owner=f"{socket.gethostname()}-{os.getpid()}-{new_id()[:8]}",
+            registry=registry,
+            interval=settings.storage.relay_interval_seconds,
+            batch=settings.storage.relay_batch,
+            now=clock.now,
+        )
+        if isinstance(store, SqlEventStore)
+        else None
+    )
     return Container(
+        relay=relay,
         settings=settings,
         runtime=runtime,
         flags=flags,

@@ -17,7 +17,15 @@ from prometheus_client import CollectorRegistry
 
 from selfheal.bus import EventBus, Handler, Subscription
 from selfheal.core import Clock, CloudEvent, LoginRequired, Unauthorized, Unavailable
-from selfheal.storage import Database, EventPage, EventQuery, EventStore, StorageError
+from selfheal.storage import (
+    Database,
+    EventPage,
+    EventQuery,
+    EventStore,
+    Pruner,
+    RetentionSettings,
+    StorageError,
+)
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, Request
@@ -27,7 +35,8 @@ log = logging.getLogger(__name__)
 
 
 class EventLog:
-    """Publishing goes through here: the event is stored once, then put on the bus.
+    """Publishing goes through here: the event is stored (with its outbox row), then put on
+    the bus.
 
     A duplicate (same source and id) is neither stored nor published again, which makes
     re-sent notifications and redelivered handlers harmless.
@@ -35,20 +44,111 @@ class EventLog:
     Appends that queue up while one is being written go into the store together, in one
     transaction (group commit): a burst of notifications costs a few commits instead of
     one each. Every `publish` still returns only after its event is committed.
+
+    The database is the source of truth, the bus is for latency: once committed, an event
+    is handed to one publisher task, which puts batches on the bus in order and then clears
+    their outbox rows. `publish` waits for that at most `wait` seconds, and not at all while
+    the bus is failing (see `degraded`); whatever the bus did not acknowledge stays in the
+    outbox, and the relay (`selfheal.storage.relay`) of any replica publishes it. So a
+    state change never waits on a bus that is away, and no committed event is lost.
     """
 
-    def __init__(self, store: EventStore, bus: EventBus) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        bus: EventBus,
+        *,
+        wait: float = 1.0,
+        backlog: int = 10_000,
+        cool_down: float = 5.0,
+    ) -> None:
         self.store = store
         self.bus = bus
+        self.wait = wait
+        self.backlog = backlog
+        self.cool_down = cool_down
         self._pending: list[tuple[CloudEvent, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._outgoing: list[tuple[list[CloudEvent], asyncio.Future[bool]]] = []
+        self._queued = 0
+        self._publisher: asyncio.Task[None] | None = None
+        self._degraded_until = 0.0
+        self.failures = 0
+        """Batches the bus refused or did not acknowledge (the relay published them)."""
 
     async def publish(self, event: CloudEvent) -> bool:
-        """True if the event was new (stored and published)."""
+        """True if the event was new (stored, and handed to the bus)."""
         if not await self._append(event):
             return False
-        await self.bus.publish(event)
+        await self.released([event])
         return True
+
+    async def released(self, events: list[CloudEvent]) -> None:
+        """Put events on the bus that a transaction of the caller's committed (with their
+        outbox rows, `EventStore.append_in`). Never raises for the bus: what it does not
+        take now, the relay publishes later."""
+        if not events:
+            return
+        if self._queued >= self.backlog:
+            return  # the relay takes them from the outbox
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        self._outgoing.append((events, done))
+        self._queued += len(events)
+        if self._publisher is None:
+            self._publisher = loop.create_task(self._put_on_bus(), name="event-log-publisher")
+        if self.degraded:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(done), self.wait)
+        except TimeoutError:
+            self._degrade(f"the bus did not acknowledge within {self.wait:g}s")
+
+    @property
+    def degraded(self) -> bool:
+        """True for a while after the bus failed: publishers don't wait for it then."""
+        return asyncio.get_running_loop().time() < self._degraded_until
+
+    def _degrade(self, why: str) -> None:
+        if not self.degraded:
+            log.warning("event bus unavailable (%s): events wait in the outbox", why)
+        self._degraded_until = asyncio.get_running_loop().time() + self.cool_down
+
+    async def _put_on_bus(self) -> None:
+        """Publish what was released, batch after batch, in order; clear the outbox rows of
+        what the bus acknowledged."""
+        try:
+            while self._outgoing:
+                batch, self._outgoing = self._outgoing, []
+                events = [e for evs, _ in batch for e in evs]
+                try:
+                    await publish_all(self.bus, events)
+                except Exception as exc:  # a bus error of any kind: the relay retries
+                    self.failures += 1
+                    self._degrade(f"{exc.__class__.__name__}: {exc}")
+                    ok = False
+                else:
+                    ok = True
+                    if self._degraded_until:
+                        self._degraded_until = 0.0
+                        log.info("event bus available again")
+                self._queued -= len(events)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(ok)
+                if ok:
+                    try:
+                        await self.store.mark_published([(e.source, e.id) for e in events])
+                    except Exception as exc:  # they are published again by the relay
+                        log.warning("clearing %d outbox rows failed: %s", len(events), exc)
+        finally:
+            self._publisher = None
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait until what was released is on the bus (or `timeout`; then the relay)."""
+        publisher = self._publisher
+        if publisher is not None:
+            await asyncio.wait({publisher}, timeout=timeout)
 
     async def _append(self, event: CloudEvent) -> bool:
         writer = getattr(self.store, "writer", None)
@@ -98,6 +198,16 @@ class EventLog:
 
     async def query(self, query: EventQuery) -> EventPage:
         return await self.store.query(query)
+
+
+async def publish_all(bus: EventBus, events: list[CloudEvent]) -> None:
+    """Publish in order: pipelined where the bus can (`publish_many`), else one by one."""
+    many = getattr(bus, "publish_many", None)
+    if many is not None:
+        await many(events)
+        return
+    for event in events:
+        await bus.publish(event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +267,9 @@ class Runtime:
     registry: CollectorRegistry
     public_url: str
     templates: Jinja2Templates
+    retention: Pruner
+    """Every context registers the tables it lets grow (`retention.add(Rule(...))`)."""
+    retention_windows: RetentionSettings
     auth: Authenticator = field(default_factory=NoAuthenticator)
     ui_auth: UiAuth = field(default_factory=NoUiAuth)
     ready: bool = False

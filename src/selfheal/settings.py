@@ -22,6 +22,7 @@ from selfheal.control.config import ControlSettings
 from selfheal.flags.config import FlagsSettings
 from selfheal.integrations.config import IntegrationsSettings
 from selfheal.monitor.config import MonitorSettings
+from selfheal.storage.config import StorageSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./.selfheal/selfheal.db"
 
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
     integrations: IntegrationsSettings = Field(default_factory=IntegrationsSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
 
     _split_tokens = field_validator(
         "init_admin_api_tokens",

@@ -45,6 +45,20 @@ class InstrumentedBus:
             child = self._published_by[event.type] = self._published.labels(event.type)
         child.inc()
 
+    async def publish_many(self, events: list[CloudEvent]) -> None:
+        """Pipelined where the inner bus can (JetStream's acks overlap), else in order."""
+        many = getattr(self.inner, "publish_many", None)
+        if many is None:
+            for event in events:
+                await self.publish(event)
+            return
+        await many(events)
+        for event in events:
+            child = self._published_by.get(event.type)
+            if child is None:
+                child = self._published_by[event.type] = self._published.labels(event.type)
+            child.inc()
+
     async def subscribe(
         self, pattern: str, handler: Handler, *, group: str | None = None
     ) -> Subscription:

@@ -4,8 +4,10 @@ transaction.
 A step is opened by the engine's entry points (a problem, a provider's answer, a timer) and
 joined by everything they call: the stores find the step's connection in a context variable,
 `emit` collects events instead of publishing them, and spawned work waits for the commit.
-On commit the events are appended to the event store in the same transaction (when the store
-is the SQL one on this database), then put on the bus, then the deferred work runs. A
+Before commit the events are appended to the event store in the same transaction, each with
+its outbox row (when the store is the SQL one on this database); after commit they are handed
+to the bus (`EventLog.released`, which never fails the step: what the bus does not take, the
+outbox relay publishes), then the deferred work runs. A
 compare-and-set that loses (`StaleState`) rolls the whole step back: nothing half-done is
 stored and nothing is published.
 
@@ -25,14 +27,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam
-from sqlalchemy.dialects import postgresql, sqlite
-
 from selfheal.control.errors import ControlError
 from selfheal.core import CloudEvent
 from selfheal.runtime import EventLog
 from selfheal.storage import Database, SqlEventStore
-from selfheal.storage.events import event_row, events_table
 from selfheal.storage.inline import Prepared, run
 
 __all__ = ["Prepared", "StaleState", "Step", "Steps", "current", "detach", "run"]
@@ -79,14 +77,7 @@ class Steps:
         self._sqlite = database.dialect == "sqlite"
         self._writer = database.writer
         self._serial_lock = asyncio.Lock()  # in-memory SQLite: one writer at a time
-        self._inline = isinstance(events.store, SqlEventStore)
-        insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
-        self._append = Prepared(
-            insert(events_table)
-            .values({c.name: bindparam(c.name) for c in events_table.c if c.name != "seq"})
-            .on_conflict_do_nothing(index_elements=["source", "id"])
-            .returning(events_table.c.seq)
-        )
+        self._store = events.store if isinstance(events.store, SqlEventStore) else None
 
     @asynccontextmanager
     async def connection(self, *, write: bool) -> AsyncIterator[Any]:
@@ -132,7 +123,6 @@ class Steps:
             yield outer
             return
         fresh: list[CloudEvent] = []
-        step: Step | None = None
         try:
             async with self._transaction() as conn:
                 step = Step(conn)
@@ -143,16 +133,13 @@ class Steps:
                     _current.reset(token)
                 for flush in step.before_commit:
                     await flush(step)
-                if self._inline:
-                    for event in step.events:
-                        if (await run(conn, self._append, event_row(event))).first():
-                            fresh.append(event)
+                if self._store is not None:
+                    fresh = await self._store.append_in(conn, step.events)
         except StaleState as exc:
             log.debug("step rolled back: %s", exc)
             return
-        if self._inline:
-            for event in fresh:
-                await self._events.bus.publish(event)
+        if self._store is not None:
+            await self._events.released(fresh)
         else:
             for event in step.events:
                 await self._events.publish(event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from selfheal.storage.config import RetentionSettings, StorageSettings
 from selfheal.storage.database import Database, StorageError, normalize_url, redact
 from selfheal.storage.events import (
     EventPage,
@@ -10,6 +11,8 @@ from selfheal.storage.events import (
     MemoryEventStore,
     SqlEventStore,
 )
+from selfheal.storage.relay import OutboxRelay
+from selfheal.storage.retention import Pruner, Rule
 
 __all__ = [
     "Database",
@@ -17,8 +20,13 @@ __all__ = [
     "EventQuery",
     "EventStore",
     "MemoryEventStore",
+    "OutboxRelay",
+    "Pruner",
+    "RetentionSettings",
+    "Rule",
     "SqlEventStore",
     "StorageError",
+    "StorageSettings",
     "normalize_url",
     "redact",
 ]

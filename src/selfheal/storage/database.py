@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x5E1F_4EA1_0001
+"""The PostgreSQL advisory lock key held while migrations run (one installation per DB)."""
 
 
 class StorageError(SelfhealError):
@@ -81,6 +83,12 @@ class Database:
         """Bring the schema to the newest revision of every context (`alembic upgrade heads`)."""
         try:
             async with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    # replicas starting together on an empty database take turns: the
+                    # first creates the schema, the others then find it at head
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                    )
                 await conn.run_sync(_upgrade)
         except SQLAlchemyError as exc:
             raise StorageError(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -11,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from selfheal.core import CloudEvent, InvalidInput, epoch_from_iso
 from selfheal.storage.database import Database
-from selfheal.storage.inline import Prepared, SqliteWriter
+from selfheal.storage.inline import InlineConnection, Prepared, SqliteWriter
 
 metadata = sa.MetaData()
 events_table = sa.Table(
@@ -29,6 +31,31 @@ events_table = sa.Table(
     sa.Column("time", sa.Float, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
 )
+outbox_table = sa.Table(
+    "event_outbox",
+    metadata,
+    sa.Column("source", sa.String(512), primary_key=True),
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("due", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_until", sa.Float),
+)
+"""Events that are committed but not yet confirmed on the bus (the transactional outbox):
+a row goes in with its event, in the same transaction, and out once the bus acknowledged
+it. `storage.relay` publishes the rows whose `due` time passed."""
+
+
+def not_in_outbox(events: sa.Table) -> Any:
+    """The retention condition of the event store: events still in the outbox are kept
+    until the bus has them."""
+    o = outbox_table
+    return ~sa.exists().where(o.c.source == events.c.source, o.c.id == events.c.id)
+
+
+OUTBOX_GRACE = 2.0
+"""Seconds the publisher that committed an event has to put it on the bus itself before the
+relay (of any replica) takes it over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,20 +87,32 @@ class EventStore(Protocol):
         """`append` for each event, in one transaction: which of them were new."""
         ...
 
+    async def mark_published(self, keys: list[tuple[str, str]]) -> None:
+        """The bus acknowledged the events with these (source, id) keys."""
+        ...
+
     async def query(self, query: EventQuery) -> EventPage: ...
 
 
-def _offset(query: EventQuery) -> int:
+COUNT_CAP = 10_000
+"""`totalCount` counts matching events up to this many (an exact count of a large, growing
+table on every page cost more than the page)."""
+
+
+def _after(query: EventQuery) -> int | None:
+    """The page key: the `seq` of the last event of the previous page (keyset paging, so a
+    page costs the same however deep it is and never skips or repeats an event when new
+    ones arrive)."""
     if not query.next_page_key:
-        return 0
+        return None
     try:
         value = int(query.next_page_key)
     except ValueError as exc:
         raise InvalidInput(
             "nextPageKey must be a number returned by a previous page", field="nextPageKey"
         ) from exc
-    if value < 0:
-        raise InvalidInput("nextPageKey must not be negative", field="nextPageKey")
+    if not 0 <= value < 2**62:
+        raise InvalidInput("nextPageKey is out of range", field="nextPageKey")
     return value
 
 
@@ -108,18 +147,34 @@ SQLite's 32,766 and PostgreSQL's 65,535 bound parameters)."""
 
 
 class SqlEventStore:
-    """Events in the `events` table of SQLite or PostgreSQL."""
+    """Events in the `events` table of SQLite or PostgreSQL, each new one with its outbox
+    row (see `outbox_table`)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, now: Callable[[], float] = time.time) -> None:
         self._db = database
+        self._now = now
         insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
         upsert: Any = insert(events_table).on_conflict_do_nothing(index_elements=["source", "id"])
-        self._insert = upsert.returning(events_table.c.seq)
         self._insert_many = upsert.returning(events_table.c.source, events_table.c.id)
+        self._outbox_many: Any = insert(outbox_table).on_conflict_do_nothing()
         self._prepared = Prepared(
             upsert.values(
                 {c.name: sa.bindparam(c.name) for c in events_table.c if c.name != "seq"}
             ).returning(events_table.c.seq)
+        )
+        self._prepared_outbox = Prepared(
+            insert(outbox_table)
+            .values(
+                source=sa.bindparam("source"),
+                id=sa.bindparam("id"),
+                due=sa.bindparam("due"),
+                attempts=0,
+            )
+            .on_conflict_do_nothing()
+        )
+        o = outbox_table
+        self._prepared_done = Prepared(
+            sa.delete(o).where(o.c.source == sa.bindparam("s"), o.c.id == sa.bindparam("i"))
         )
 
     @property
@@ -127,14 +182,7 @@ class SqlEventStore:
         return self._db.writer
 
     async def append(self, event: CloudEvent) -> bool:
-        writer = self._db.writer
-        if writer is not None:
-            return (await self._append_inline(writer, [event]))[0]
-        # RETURNING rather than rowcount: psycopg's async cursor reports -1 for a skipped
-        # ON CONFLICT DO NOTHING, which read as "inserted" and republished duplicates
-        async with self._db.engine.begin() as conn:
-            result = await conn.execute(self._insert, event_row(event))
-            return result.first() is not None
+        return (await self.append_many([event]))[0]
 
     async def append_many(self, events: list[CloudEvent]) -> list[bool]:
         """One commit for a burst of events. An event whose key is already stored, or
@@ -147,30 +195,68 @@ class SqlEventStore:
         piece); its RETURNING names the rows that went in."""
         writer = self._db.writer
         if writer is not None:
-            return await self._append_inline(writer, events)
-        out: list[bool] = []
-        seen: set[tuple[str, str]] = set()
-        async with self._db.engine.begin() as conn:
-            for start in range(0, len(events), APPEND_CHUNK):
-                chunk = events[start : start + APPEND_CHUNK]
-                stmt = self._insert_many.values([event_row(e) for e in chunk])
-                stored = {(r.source, r.id) for r in (await conn.execute(stmt)).all()}
-                for event in chunk:
-                    key = (event.source, event.id)
-                    out.append(key in stored and key not in seen)
-                    seen.add(key)
-        return out
+            async with writer.transaction() as conn:
+                fresh = await self.append_in(conn, events)
+        else:
+            async with self._db.engine.begin() as conn:
+                fresh = await self.append_in(conn, events)
+        new = {id(e) for e in fresh}
+        return [id(e) in new for e in events]
 
-    async def _append_inline(self, writer: SqliteWriter, events: list[CloudEvent]) -> list[bool]:
-        out: list[bool] = []
-        async with writer.transaction() as conn:
+    async def append_in(self, conn: Any, events: list[CloudEvent]) -> list[CloudEvent]:
+        """Append inside the caller's open transaction (an `AsyncConnection`, or the SQLite
+        writer's `InlineConnection`), each new event with its outbox row, so the events
+        commit (or roll back) with the caller's state change. Returns the new ones; hand
+        them to `EventLog.released` once the transaction has committed."""
+        if not events:
+            return []
+        due = self._now() + OUTBOX_GRACE
+        fresh: list[CloudEvent] = []
+        if isinstance(conn, InlineConnection):
             for event in events:
-                out.append((await conn.run(self._prepared, event_row(event))).first() is not None)
-        return out
+                row = event_row(event)
+                if (await conn.run(self._prepared, row)).first() is not None:
+                    await conn.run(
+                        self._prepared_outbox,
+                        {"source": event.source, "id": event.id, "due": due},
+                    )
+                    fresh.append(event)
+            return fresh
+        seen: set[tuple[str, str]] = set()
+        for start in range(0, len(events), APPEND_CHUNK):
+            chunk = events[start : start + APPEND_CHUNK]
+            stmt = self._insert_many.values([event_row(e) for e in chunk])
+            stored = {(r.source, r.id) for r in (await conn.execute(stmt)).all()}
+            new = []
+            for event in chunk:
+                key = (event.source, event.id)
+                if key in stored and key not in seen:
+                    new.append(event)
+                seen.add(key)
+            if new:
+                rows = [{"source": e.source, "id": e.id, "due": due, "attempts": 0} for e in new]
+                await conn.execute(self._outbox_many.values(rows))
+            fresh.extend(new)
+        return fresh
+
+    async def mark_published(self, keys: list[tuple[str, str]]) -> None:
+        """The bus acknowledged these events: their outbox rows go."""
+        if not keys:
+            return
+        writer = self._db.writer
+        if writer is not None:
+            async with writer.transaction() as conn:
+                for source, id_ in keys:
+                    await conn.run(self._prepared_done, {"s": source, "i": id_})
+            return
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                self._prepared_done.core, [{"s": source, "i": id_} for source, id_ in keys]
+            )
 
     async def query(self, query: EventQuery) -> EventPage:
         _check_size(query)
-        offset = _offset(query)
+        after = _after(query)
         t = events_table
         conds: list[Any] = []
         if query.keptn_context:
@@ -186,17 +272,29 @@ class SqlEventStore:
         if query.until is not None:
             conds.append(t.c.time <= query.until)
         where = sa.and_(sa.true(), *conds)
+        if after is None:
+            page_where = where
+        elif query.oldest_first:
+            page_where = sa.and_(where, t.c.seq > after)
+        else:
+            page_where = sa.and_(where, t.c.seq < after)
         order = t.c.seq.asc() if query.oldest_first else t.c.seq.desc()
         stmt = (
-            sa.select(t.c.body).where(where).order_by(order).offset(offset).limit(query.page_size)
+            sa.select(t.c.seq, t.c.body)
+            .where(page_where)
+            .order_by(order)
+            .limit(query.page_size + 1)
         )
-        count = sa.select(sa.func.count()).select_from(t).where(where)
+        capped = sa.select(sa.literal(1)).select_from(t).where(where).limit(COUNT_CAP).subquery()
+        count = sa.select(sa.func.count()).select_from(capped)
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
             total = int((await conn.execute(count)).scalar_one())
+        more = len(rows) > query.page_size
+        rows = rows[: query.page_size]
         events = [CloudEvent.from_dict(json.loads(r.body)) for r in rows]
-        nxt = offset + len(events)
-        return EventPage(events, str(nxt) if nxt < total else None, total)
+        nxt = str(rows[-1].seq) if more and rows else None
+        return EventPage(events, nxt, total)
 
 
 class MemoryEventStore:
@@ -217,9 +315,13 @@ class MemoryEventStore:
     async def append_many(self, events: list[CloudEvent]) -> list[bool]:
         return [await self.append(event) for event in events]
 
+    async def mark_published(self, keys: list[tuple[str, str]]) -> None:
+        """Nothing to mark: the memory store has no outbox (nothing of it outlives the
+        process anyway)."""
+
     async def query(self, query: EventQuery) -> EventPage:
         _check_size(query)
-        offset = _offset(query)
+        after = _after(query)
 
         def keep(e: CloudEvent) -> bool:
             when = epoch_from_iso(e.time)
@@ -234,9 +336,12 @@ class MemoryEventStore:
                 and (query.until is None or when <= query.until)
             )
 
-        matched = [e for e in self._events if keep(e)]
-        if not query.oldest_first:
-            matched.reverse()
-        page = matched[offset : offset + query.page_size]
-        nxt = offset + len(page)
-        return EventPage(page, str(nxt) if nxt < len(matched) else None, len(matched))
+        matched = [(n, e) for n, e in enumerate(self._events, 1) if keep(e)]
+        total = min(len(matched), COUNT_CAP)
+        if query.oldest_first:
+            rest = [(n, e) for n, e in matched if after is None or n > after]
+        else:
+            rest = [(n, e) for n, e in reversed(matched) if after is None or n < after]
+        page = rest[: query.page_size]
+        more = len(rest) > query.page_size
+        return EventPage([e for _, e in page], str(page[-1][0]) if more else None, total)
