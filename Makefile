@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo up test check unit tools bench format clean clean-data
+.PHONY: venv demo up test check unit tools bench format clean clean-data image faults
 
 venv: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: venv
 up: venv
 	$(BIN)/selfheal up
 
+# The container image (podman, offline from a host wheelhouse; see Containerfile, scripts/image.sh).
+image:
+	@bash scripts/image.sh
+
 # Debian/npm tools the integration tests drive (Prometheus, Alertmanager, nginx, Chromium, wrk).
 tools:
 	@bash scripts/install-tools.sh
@@ -33,7 +37,12 @@ check: venv
 	$(BIN)/python scripts/check_docs.py README.md docs
 
 test: venv tools check
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not faults" $(PYTEST_ARGS)
+
+# The fault-injection suite (tests/faults: own nats-server and PostgreSQL, three replicas killed
+# and restarted; ~12 min). Not yet part of `make test`: see docs/benchmarks.md.
+faults: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m faults tests/faults $(PYTEST_ARGS)
 
 unit: venv
 	$(BIN)/python -m pytest -q -x tests/unit $(PYTEST_ARGS)
