@@ -14,10 +14,10 @@ from typing import Any
 from selfheal.control.sequences import Sequence
 from selfheal.control.service import ControlService
 from selfheal.core import epoch_from_iso, pages
+from selfheal.delivery import Delivery, DeliveryQuery, DeliveryStore
 from selfheal.flags.api.ui import change_words
 from selfheal.flags.model import AuditEvent
 from selfheal.flags.service import FlagsService
-from selfheal.delivery import Delivery, DeliveryQuery, DeliveryStore
 from selfheal.monitor.problems import Comment, Problem
 from selfheal.monitor.service import MonitorService
 from selfheal.storage import EventQuery
