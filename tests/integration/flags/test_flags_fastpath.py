@@ -23,7 +23,7 @@ SPEC = {"Unleash-Client-Spec": "5.1.0"}
 
 def routes_only(container: Container) -> FastAPI:
     app = FastAPI()
-    errors.install(app)
+    errors.install(app, container.runtime.templates)
     for router in container.flags.routers():
         app.include_router(router)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from selfheal.bootstrap import Container
@@ -89,6 +91,10 @@ async def test_monitor_problem_lifecycle_over_http(system: System) -> None:
         )
     ).json()
     assert m["points"] and max(p["failure_rate"] or 0 for p in m["points"]) > 10
+    for _ in range(500):  # events reach the bus after their commit (bounded wait)
+        if len(system.events) >= 3:
+            break
+        await asyncio.sleep(0.01)
     states = [(e.data["State"], e.data["PID"]) for e in system.events]
     assert states == [("OPEN", pid), ("RESOLVED", pid), ("OPEN", pid)]
     assert system.events[0].data["project"] == "website"
