@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +80,30 @@ class Database:
             self._writer = SqliteWriter.for_url(self.url) if self.dialect == "sqlite" else None
             self._writer_made = True
         return self._writer
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        """A short write transaction: the SQLite file's inline writer when there is one
+        (so it queues with the hot paths instead of waiting in SQLite's busy handler), else
+        the async engine."""
+        writer = self.writer
+        if writer is not None:
+            async with writer.transaction() as inline:
+                yield inline
+            return
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Any]:
+        """A connection for reads outside any transaction (sees what is committed)."""
+        writer = self.writer
+        if writer is not None:
+            with writer.reader() as inline:
+                yield inline
+            return
+        async with self.engine.connect() as conn:
+            yield conn
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision of every context (`alembic upgrade heads`)."""

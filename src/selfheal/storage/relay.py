@@ -17,9 +17,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -119,7 +117,7 @@ class OutboxRelay:
         """One pass: lease the due rows (up to a batch), publish them, settle them. Returns
         how many events went on the bus."""
         now = self._now()
-        async with self._reading() as conn:
+        async with self._db.reading() as conn:
             pending, first_due = (await conn.execute(self._peek)).one()
         self.pending = int(pending)
         self._backlog.set(self.pending)
@@ -139,11 +137,11 @@ class OutboxRelay:
             .where(sa.tuple_(o.c.source, o.c.id).in_(due))
             .values(lease_owner=token, lease_until=now + self._lease)
         )
-        async with self._transaction() as conn:
+        async with self._db.transaction() as conn:
             claimed = (await conn.execute(claim)).rowcount
         if not claimed:
             return 0
-        async with self._reading() as conn:
+        async with self._db.reading() as conn:
             rows = (await conn.execute(self._bodies, {"token": token})).all()
         events = [CloudEvent.from_json(row.body) for row in rows]
         attempts = max((row.attempts for row in rows), default=0)
@@ -162,7 +160,7 @@ class OutboxRelay:
                     delay,
                 )
             self._failing = True
-            async with self._transaction() as conn:
+            async with self._db.transaction() as conn:
                 await conn.execute(
                     sa.update(o)
                     .where(o.c.lease_owner == token)
@@ -177,27 +175,7 @@ class OutboxRelay:
         if self._failing:
             log.info("outbox relay: the bus takes events again")
             self._failing = False
-        async with self._transaction() as conn:
+        async with self._db.transaction() as conn:
             await conn.execute(sa.delete(o).where(o.c.lease_owner == token))
         self._published.inc(len(events))
         return len(events)
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Any]:
-        writer = self._db.writer
-        if writer is not None:
-            async with writer.transaction() as inline:
-                yield inline
-            return
-        async with self._db.engine.begin() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[Any]:
-        writer = self._db.writer
-        if writer is not None:
-            with writer.reader() as inline:
-                yield inline
-            return
-        async with self._db.engine.connect() as conn:
-            yield conn

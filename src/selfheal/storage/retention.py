@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +114,7 @@ class Pruner:
         statement = sa.delete(t).where(target.in_(old))
         total = 0
         for _ in range(MAX_BATCHES):
-            async with self._transaction() as conn:
+            async with self._db.transaction() as conn:
                 deleted = int((await conn.execute(statement)).rowcount or 0)
             total += deleted
             if deleted < self._batch:
@@ -127,13 +126,3 @@ class Pruner:
                 "retention: %d %s rows older than %.0fs deleted", total, rule.name, rule.window
             )
         return total
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Any]:
-        writer = self._db.writer
-        if writer is not None:
-            async with writer.transaction() as inline:
-                yield inline
-            return
-        async with self._db.engine.begin() as conn:
-            yield conn
