@@ -18,7 +18,7 @@ from markupsafe import Markup
 from prometheus_client import CollectorRegistry
 
 from selfheal import flashes
-from selfheal.bus import EventBus, InstrumentedBus, open_bus
+from selfheal.bus import EventBus, FailFirstPublish, InstrumentedBus, open_bus
 from selfheal.control import ControlComponent
 from selfheal.core import Clock, SystemClock, new_id, pages
 from selfheal.delivery import DEAD, SUCCEEDED, Outbox, SqlDeliveryStore
@@ -142,6 +142,12 @@ async def build(
     clock = clock or SystemClock()
     database = database or Database(settings.database_url)
     raw_bus = bus or await open_bus(settings.bus_url)
+    if settings.test_fail_first_publish:
+        log.warning(
+            "test seam on: the first publish of %s fails after its commit",
+            ", ".join(settings.test_fail_first_publish),
+        )
+        raw_bus = FailFirstPublish(raw_bus, list(settings.test_fail_first_publish))
     instrumented = InstrumentedBus(raw_bus, registry)
     store = store or SqlEventStore(database, now=clock.now)
     windows = settings.storage.retention

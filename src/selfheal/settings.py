@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # /readyz turns 503 once NATS has been unreachable this long (shorter outages are ridden
     # out: flags and tokens converge through the database, events wait in the outbox)
     bus_unready_seconds: float = Field(default=30.0, gt=0)
+    test_fail_first_publish: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """A test seam, off by default: event-type patterns (NATS wildcards, comma list) whose
+    first publish fails right after its commit (`selfheal.bus.seams`); the fault suite sets it."""
     host: str = "127.0.0.1"
     port: int = Field(default=4242, ge=1, le=65535)
     public_url: str | None = None
@@ -72,6 +75,7 @@ class Settings(BaseSettings):
         "init_backend_api_tokens",
         "init_frontend_api_tokens",
         "ui_users",
+        "test_fail_first_publish",
         mode="before",
     )(_split)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from selfheal.bus.instrumented import Disconnectable, InstrumentedBus
 from selfheal.bus.memory import MemoryBus
 from selfheal.bus.protocol import BusError, EventBus, Handler, Subscription
+from selfheal.bus.seams import FailFirstPublish
 from selfheal.bus.subjects import matches
 
 _NUMBERS = ("ack_wait", "prefetch", "inactive_threshold")
@@ -56,6 +57,7 @@ __all__ = [
     "BusError",
     "Disconnectable",
     "EventBus",
+    "FailFirstPublish",
     "Handler",
     "InstrumentedBus",
     "MemoryBus",

@@ -35,6 +35,8 @@ TaskHandler = Callable[[Sequence, CloudEvent], Awaitable[None]]
 Hook = Callable[[Sequence], Awaitable[str | None]]
 _RESERVED = ("status", "result", "message")
 ESCALATING = ("exhausted", "escalated")
+TASK_RETRY_MAX = 10.0
+"""Seconds at most between two tries of a built-in task whose run failed (the database away)."""
 """Outcomes of a remediation that hand the problem to people (`PROBLEM_ESCALATED` goes out)."""
 
 
@@ -141,7 +143,6 @@ class SequenceEngine:
         self.store = store
         self.handlers: dict[str, TaskHandler] = {}
         self.before_action: Hook | None = None
-        self.on_finished: Callable[[Sequence], Awaitable[None]] | None = None
         self.locks = Locks()
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._work: set[asyncio.Task[None]] = set()
@@ -420,7 +421,53 @@ class SequenceEngine:
         if handler is not None:
             event = CloudEvent(type=event_type, source=SOURCE, data=data, id=seq.triggered_id)
             ready = event.with_extensions(shkeptncontext=seq.context)
-            self.spawn(lambda: handler(seq, ready), f"task:{task.name}:{seq.context}")
+            name = f"task:{task.name}:{seq.context}"
+            self.spawn(lambda: self._run_task(handler, seq, ready, name), name)
+
+    async def _run_task(
+        self, handler: TaskHandler, seq: Sequence, event: CloudEvent, name: str
+    ) -> None:
+        """Run a built-in task (get-action, evaluation …) in this process until it answered.
+
+        A run that fails (the database restarting under it) is tried again with a growing
+        delay for as long as the sequence still waits for this task and nobody answered it —
+        the replica holding the lease is alive, so no other replica would take it over, and
+        the sequence would otherwise sit until its start timeout errors it."""
+        delay = 0.5
+        while True:
+            try:
+                await handler(seq, event)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed; trying again in %.1f s", name, delay)
+            await asyncio.sleep(delay)
+            delay = min(TASK_RETRY_MAX, delay * 2)
+            try:
+                fresh = await self.store.get(seq.context)
+                if (
+                    fresh is None
+                    or fresh.state != "started"
+                    or fresh.triggered_id != seq.triggered_id
+                    or fresh.phase not in ("triggered", "started")
+                ):
+                    return  # it moved on meanwhile (answered, timed out, aborted)
+                page = await self.runtime.events.query(
+                    EventQuery(
+                        keptn_context=seq.context, triggeredid=seq.triggered_id, page_size=50
+                    )
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # still away: wait and look again
+                log.warning("%s: cannot read its state yet: %s", name, exc)
+                continue
+            answers = [e for e in page.events if e.type.endswith(".finished")]
+            if answers:  # its answer committed before the failure: apply it
+                await self.on_task_event(answers[0])
+                return
+            seq = fresh
 
     # answers from providers ---------------------------------------------------------
     async def on_task_event(self, event: CloudEvent) -> None:
@@ -534,11 +581,7 @@ class SequenceEngine:
         result = "pass" if outcome in ("remediated", "resolved", "succeeded") else "fail"
         if outcome in ESCALATING and done.name == "remediation":
             await self._emit_escalated(done)
-        if self.on_finished is not None and outcome in ESCALATING:
-            # a follow-up hook runs outside this step's transaction
-            self.spawn(lambda: self._follow_up(done, status, result), f"escalate:{done.context}")
-        else:
-            await self._emit_finished(done, status, result)
+        await self._emit_finished(done, status, result)
         if release:
             await self.store.release(done.scope, done.context)
             nxt = await self.store.next_waiting((done.project, done.stage, done.service))
@@ -594,13 +637,6 @@ class SequenceEngine:
                 "iteration": done.iteration,
             },
         )
-
-    async def _follow_up(self, done: Sequence, status: str, result: str) -> None:
-        assert self.on_finished is not None
-        try:
-            await self.on_finished(done)
-        finally:
-            await self._emit_finished(await self.store.get(done.context) or done, status, result)
 
     async def _start_waiting(self, context: str) -> None:
         async with self.lock(context), self.steps.open():

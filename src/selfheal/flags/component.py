@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from fastapi import APIRouter
 from starlette.types import ASGIApp
 
@@ -20,10 +21,11 @@ from selfheal.flags.config import FlagsSettings
 from selfheal.flags.metrics import UsageMetrics
 from selfheal.flags.revisions import RevisionWatcher
 from selfheal.flags.segments import SegmentService
-from selfheal.flags.service import EVENT_PREFIX, FlagsService
-from selfheal.flags.store import SqlFlagStore
+from selfheal.flags.service import FlagsService
+from selfheal.flags.store import EVENT_PREFIX, Outbox, SqlFlagStore, audit_table
 from selfheal.flags.streaming import StreamHub
 from selfheal.flags.tokens import TokenAuthenticator
+from selfheal.storage import Rule
 
 if TYPE_CHECKING:
     from selfheal.bus import Subscription
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from selfheal.settings import Settings
 
 log = logging.getLogger(__name__)
+DAY = 86_400.0
 PREFIXES = ("", "/unleash")
 BROWSER_PATHS = tuple(f"{p}{path}" for p in PREFIXES for path in ("/api/frontend", "/ofrep/"))
 """What browser apps call from their own origin (CORS applies to these only)."""
@@ -44,7 +47,9 @@ class FlagsComponent:
         self.runtime = runtime
         self.settings = settings
         self.root = root  # INIT_*_API_TOKENS and the admin password live at the top level
-        self.store = SqlFlagStore(runtime.database)
+        # a change's CloudEvent commits with it when the event store has an outbox
+        outbox = runtime.events.store
+        self.store = SqlFlagStore(runtime.database, outbox if isinstance(outbox, Outbox) else None)
         self.service = FlagsService(
             self.store,
             runtime.events,
@@ -76,6 +81,18 @@ class FlagsComponent:
         self.service.on_snapshot(self.hub.publish)
         self.guard = Guard(runtime, self.auth, settings.default_environment)
         runtime.auth = self.auth
+        # the flag audit log is kept longer than other data (storage.retention.audit_days);
+        # its newest row is the flags' revision, so it always stays
+        runtime.retention.add(
+            Rule(
+                "flag_audit",
+                audit_table,
+                "created_at",
+                runtime.retention_windows.audit_days * DAY,
+                ("seq",),
+                where=lambda t: t.c.seq < sa.select(sa.func.max(t.c.seq)).scalar_subquery(),
+            )
+        )
         self._subscription: Subscription | None = None
 
     def routers(self) -> list[APIRouter]:

@@ -1,11 +1,12 @@
 """FlagsService: every change to flags goes through here, becomes an audit event in the
 database and a CloudEvent on the bus, and moves the snapshot SDKs are served from.
 
-A change is committed (flag row and audit event, one transaction) and served by this
-replica before its CloudEvent goes out; the request waits for that publish at most
-`publish_wait` seconds, then answers while the publish finishes in the background. A flip is
-the kill switch: it must answer while NATS is down, and other replicas pick it up from the
-database anyway (`RevisionWatcher`).
+A change is committed in one transaction with its audit event and its CloudEvent's outbox row
+(`SqlFlagStore`, given the event store), and served by this replica at once; the CloudEvent
+is then handed to the bus, waiting for that at most `publish_wait` seconds and not at all
+while the bus is failing (the event log's `degraded`); what the bus does not take, the outbox
+relay publishes. A flip is the kill switch: it must answer while NATS is down, and other
+replicas pick it up from the database anyway (`RevisionWatcher`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from selfheal.core import Clock, CloudEvent, Conflict
+from selfheal.core import Clock, Conflict
 from selfheal.flags import validation as v
 from selfheal.flags.errors import (
     EnvironmentNotFound,
@@ -28,12 +29,10 @@ from selfheal.flags.errors import (
 )
 from selfheal.flags.model import AuditEvent, Flag, FlagEnvironment, Strategy
 from selfheal.flags.snapshot import Snapshot
-from selfheal.flags.store import Audit, SqlFlagStore
+from selfheal.flags.store import Audit, SqlFlagStore, change_event
 from selfheal.runtime import EventLog
 
 log = logging.getLogger(__name__)
-EVENT_PREFIX = "selfheal.flags."
-SOURCE = "selfheal/flags"
 Listener = Callable[[Snapshot, Snapshot], Awaitable[None]]
 
 
@@ -53,7 +52,7 @@ class FlagsService:
     ) -> None:
         self.store = store
         self.publish_wait = publish_wait
-        self._publishing: set[asyncio.Task[bool]] = set()
+        self._publishing: set[asyncio.Future[object]] = set()
         self.events = events
         self.clock = clock
         self.projects = tuple(projects)
@@ -82,14 +81,18 @@ class FlagsService:
         return self.snapshot
 
     async def _publish(self, event: AuditEvent) -> None:
-        """Hand the change's CloudEvent to the event log, waiting at most `publish_wait`."""
-        data = {**event.to_dict(), "revision": event.id}
-        cloud = CloudEvent(
-            type=EVENT_PREFIX + event.type, source=SOURCE, data=data, id=f"flags-{event.id}"
-        )
-        task = asyncio.get_running_loop().create_task(
-            self.events.publish(cloud), name=f"flags-publish:{event.id}"
-        )
+        """Put the change's CloudEvent on the bus: committed with the change when the store
+        has an outbox (then only released here), else stored and published now. Waits at
+        most `publish_wait`, and not at all while the bus is known to be failing."""
+        cloud = change_event(event)
+        if self.store.outbox is not None:
+            if self.events.degraded:
+                # the relay publishes it from the outbox once the bus is back
+                return
+            publish: Awaitable[object] = self.events.released([cloud])
+        else:
+            publish = self.events.publish(cloud)
+        task = asyncio.ensure_future(publish)
         self._publishing.add(task)
         task.add_done_callback(self._published)
         done, _ = await asyncio.wait({task}, timeout=self.publish_wait)
@@ -98,7 +101,7 @@ class FlagsService:
                 "publishing %s is slow (bus down?); answering without waiting for it", cloud.type
             )
 
-    def _published(self, task: asyncio.Task[bool]) -> None:
+    def _published(self, task: asyncio.Future[object]) -> None:
         self._publishing.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("publishing a flag event failed: %s", task.exception())
@@ -113,11 +116,26 @@ class FlagsService:
         if self._publishing:
             await asyncio.wait(set(self._publishing), timeout=timeout)
 
-    async def _done(self, event: AuditEvent | None) -> None:
+    async def _done(self, event: AuditEvent | None, flag: Flag | None = None) -> None:
         if event is None:
             return
-        await self.refresh(event.id)
+        if flag is None or not await self._apply(flag, event.id):
+            await self.refresh(event.id)
         await self._publish(event)
+
+    async def _apply(self, flag: Flag, revision: int) -> bool:
+        """Serve one changed flag without reloading every flag from the database, when the
+        snapshot is the revision just before this change (nothing else changed meanwhile);
+        False otherwise (then `refresh` reloads)."""
+        async with self._lock:
+            old = self.snapshot
+            if old.revision != revision - 1:
+                return False
+            flags = [f for f in old.flags.values() if f.name != flag.name]
+            self.snapshot = Snapshot.of([*flags, flag], list(old.segments.values()), revision)
+        for listener in self._listeners:
+            await listener(old, self.snapshot)
+        return True
 
     async def record(self, audit: Audit) -> AuditEvent:
         """An audit event that changes no flag (tokens, users): stored and published."""
@@ -199,7 +217,7 @@ class FlagsService:
                 raise FlagExists(f"a flag named {flag.name!r} exists already")
             return flag, self.audit("feature-created", actor, flag, data=flag.to_dict())
 
-        await self._done(await self.store.mutate(project, flag.name, change))
+        await self._done(await self.store.mutate(project, flag.name, change), flag)
         return flag
 
     async def _change(
@@ -234,7 +252,8 @@ class FlagsService:
                 data=after.to_dict(),
             )
 
-        await self._done(await self.store.mutate(project, name, change))
+        event = await self.store.mutate(project, name, change)
+        await self._done(event, result[0] if result else None)
         return result[0]
 
     async def update_flag(

@@ -1,7 +1,10 @@
 """Where flags live: SQLAlchemy Core tables (SQLite or PostgreSQL) behind a small protocol.
 
 A flag is kept as one JSON document per (project, name); every change is written in the same
-transaction as its audit event, whose sequence number is the global revision SDKs see.
+transaction as its audit event, whose sequence number is the global revision SDKs see, and
+(given an `Outbox`, the event store) as the change's CloudEvent with its outbox row: the
+change and its event commit together, and the outbox relay publishes it if this process
+cannot (the bus is away, or the process died right after the commit).
 """
 
 from __future__ import annotations
@@ -9,12 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from selfheal.core import CloudEvent, iso_from_epoch
 from selfheal.flags.errors import FlagExists, FlagNotFound, SegmentNotFound
 from selfheal.flags.model import ApiToken, AuditEvent, Flag, MetricsBucket, Segment
 from selfheal.storage import Database
@@ -99,6 +103,28 @@ class Audit:
 
 
 Mutation = Callable[[Flag | None], tuple[Flag, Audit | None]]
+EVENT_PREFIX = "selfheal.flags."
+SOURCE = "selfheal/flags"
+
+
+def change_event(event: AuditEvent) -> CloudEvent:
+    """The CloudEvent of an audit event: the same every time it is made (its id is the
+    revision, its time the audit's), so the one stored with the change and the one put on
+    the bus after the commit are one event to every consumer."""
+    return CloudEvent(
+        type=EVENT_PREFIX + event.type,
+        source=SOURCE,
+        data={**event.to_dict(), "revision": event.id},
+        id=f"flags-{event.id}",
+        time=iso_from_epoch(event.created_at),
+    )
+
+
+@runtime_checkable
+class Outbox(Protocol):
+    """Appends events inside the caller's transaction (`SqlEventStore.append_in`)."""
+
+    async def append_in(self, conn: Any, events: list[CloudEvent]) -> list[CloudEvent]: ...
 
 
 class FlagStore(Protocol):
@@ -149,9 +175,12 @@ def _segment(row: Any) -> Segment:
 class SqlFlagStore:
     """The flags context's tables on the shared database."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, outbox: Outbox | None = None) -> None:
         self._db = database
         self._pg = database.dialect == "postgresql"
+        self.outbox = outbox
+        """Where each change's CloudEvent is written, in the change's transaction; without
+        one the service publishes it after the commit (an event store with no outbox)."""
 
     async def _append(self, conn: Any, audit: Audit) -> AuditEvent:
         result = await conn.execute(
@@ -169,7 +198,10 @@ class SqlFlagStore:
         key = result.inserted_primary_key
         assert key is not None
         seq = int(key[0])
-        return AuditEvent(seq, **{k: getattr(audit, k) for k in Audit.__slots__})
+        event = AuditEvent(seq, **{k: getattr(audit, k) for k in Audit.__slots__})
+        if self.outbox is not None:
+            await self.outbox.append_in(conn, [change_event(event)])
+        return event
 
     async def revision(self) -> int:
         async with self._db.engine.connect() as conn:
