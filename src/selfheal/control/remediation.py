@@ -7,11 +7,14 @@ like any external service would, so the engine cannot tell them apart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache, partial
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from selfheal.control import messages
 from selfheal.control.actions import (
@@ -30,6 +33,8 @@ from selfheal.core import CloudEvent, SelfhealError, task_event
 
 log = logging.getLogger(__name__)
 ALIASES = {"featuretoggle": "toggle-feature"}
+RECORD_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0)
+"""Seconds between tries of recording an action's result while the database is away."""
 ORPHANED = (
     "the replica running this action stopped before it answered; the action may or may not"
     " have run and is not run again"
@@ -314,16 +319,32 @@ class RemediationTasks:
             message=outcome.message,
             data=dict(outcome.data),
         )
-        recorded: list[bool] = []
-        async with engine.lock(seq.context), engine.steps.open():
-            await finish(now=clock.now())
-            engine.steps.later(lambda: recorded.append(True))
-            if triggered is not None:
-                done = self._finished_action(seq, triggered, origin, action, outcome)
-                await engine.apply(done)
-        if not recorded:  # the sequence moved on meanwhile: the ledger still gets the result
-            await finish(now=clock.now())
-        return outcome
+        # the action ran: its result is recorded, waiting for a database that is away
+        # (restarting) rather than leaving a claim nobody will ever finish
+        for delay in (*RECORD_RETRIES, None):
+            try:
+                recorded: list[bool] = []
+                async with engine.lock(seq.context), engine.steps.open():
+                    await finish(now=clock.now())
+                    engine.steps.later(partial(recorded.append, True))
+                    if triggered is not None:
+                        done = self._finished_action(seq, triggered, origin, action, outcome)
+                        await engine.apply(done)
+                if not recorded:  # the sequence moved on meanwhile: the ledger still gets it
+                    await finish(now=clock.now())
+                return outcome
+            except SQLAlchemyError as exc:
+                if delay is None:
+                    raise
+                log.warning(
+                    "recording action %d of %s failed (%s); trying again in %.1f s",
+                    index,
+                    seq.context,
+                    exc.__class__.__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     # evaluation ----------------------------------------------------------------------
     async def evaluation(self, seq: Sequence, triggered: CloudEvent) -> None:

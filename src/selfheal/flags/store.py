@@ -16,9 +16,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from selfheal.core import CloudEvent, iso_from_epoch
+from selfheal.core import CloudEvent, Unavailable, iso_from_epoch
 from selfheal.flags.errors import FlagExists, FlagNotFound, SegmentNotFound
 from selfheal.flags.model import ApiToken, AuditEvent, Flag, MetricsBucket, Segment
 from selfheal.storage import Database
@@ -227,7 +227,14 @@ class SqlFlagStore:
         return Flag.from_dict(json.loads(row.doc)) if row else None
 
     async def mutate(self, project: str, name: str, change: Mutation) -> AuditEvent | None:
-        """Read, change and write one flag and its audit event in one transaction."""
+        """Read, change and write one flag and its audit event in one transaction.
+        `Unavailable` when the database cannot be reached (restarting): nothing changed."""
+        try:
+            return await self._mutate(project, name, change)
+        except (OperationalError, InterfaceError) as exc:
+            raise Unavailable(f"the flag store is unavailable: {exc.orig or exc}") from exc
+
+    async def _mutate(self, project: str, name: str, change: Mutation) -> AuditEvent | None:
         t = flags_table
         async with self._db.engine.begin() as conn:
             query = sa.select(t.c.doc).where(t.c.project == project, t.c.name == name)

@@ -8,16 +8,21 @@ flags service unless a remote Unleash URL is configured.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Protocol
 
 from selfheal.control import ActionRequest, ActionResult
 from selfheal.control.specs import SpecError
-from selfheal.core import SelfhealError, pages
+from selfheal.core import SelfhealError, Unavailable, pages
 from selfheal.integrations.unleash import UnleashAdmin
 
+log = logging.getLogger(__name__)
 NAMES = ("toggle-feature", "featuretoggle")
+LOCAL_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Seconds between tries of a local flag switch while the database is unavailable."""
 RESERVED = ("environment", "project")
 
 
@@ -44,6 +49,28 @@ class ToggleProvider:
         self._remote = remote
         self._environments = dict(environments or {})
         self._flag_project = flag_project
+
+    async def _switch_local(
+        self, flag: str, environment: str, enabled: bool, project: str, request: ActionRequest
+    ) -> None:
+        """Switching a flag to a state is idempotent, so a database that is briefly away
+        (restarting) is waited for: a few tries, 0.5 … 8 s apart, before the action errors."""
+        assert self._local is not None
+        for delay in (*LOCAL_RETRIES, None):
+            try:
+                await self._local.set_enabled(
+                    flag,
+                    environment,
+                    enabled,
+                    project=project,
+                    actor=pages.ACTOR_SEQUENCE + request.keptn_context,
+                )
+                return
+            except Unavailable as exc:
+                if delay is None:
+                    raise
+                log.warning("switching %s: %s; trying again in %.1f s", flag, exc.message, delay)
+                await asyncio.sleep(delay)
 
     def _where(self, request: ActionRequest) -> tuple[str, str]:
         value = request.action.value
@@ -93,13 +120,7 @@ class ToggleProvider:
                     )
             elif self._local is not None:
                 try:
-                    await self._local.set_enabled(
-                        flag,
-                        environment,
-                        enabled,
-                        project=project,
-                        actor=pages.ACTOR_SEQUENCE + request.keptn_context,
-                    )
+                    await self._switch_local(flag, environment, enabled, project, request)
                 except SelfhealError as exc:
                     return ActionResult(
                         "errored", "fail", f"switching {flag} failed: {exc.message}"
