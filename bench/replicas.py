@@ -259,6 +259,14 @@ async def run(args: argparse.Namespace, replicas: int) -> dict[str, float]:
                             break
                         await asyncio.sleep(0.1)
                     if done - base < args.sequences or last is None:
+                        for row in db.execute(
+                            "SELECT context, service, state, phase, owner, lease_until, message"
+                            " FROM control_sequences WHERE state <> 'finished'"
+                        ):
+                            print("unfinished:", row, file=sys.stderr)
+                        for i in range(replicas):
+                            log = (Path(tmp) / f"r{i}" / "selfheal.log").read_text()[-3000:]
+                            print(f"---- r{i} log tail ----\n{log}", file=sys.stderr)
                         raise SystemExit(
                             f"{replicas} replica(s): only {done - base} of {args.sequences} "
                             f"sequences finished in {args.timeout} s"
