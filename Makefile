@@ -39,8 +39,9 @@ check: venv
 test: venv tools check
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not faults" $(PYTEST_ARGS)
 
-# The fault-injection suite (tests/faults: own nats-server and PostgreSQL, three replicas killed
-# and restarted; ~12 min). Not yet part of `make test`: see docs/benchmarks.md.
+# The fault-injection suite (tests/faults: each test its own nats-server, PostgreSQL database
+# or cluster and three replicas, killed and restarted; ~5 min, of which 60 s the NATS outage).
+# Self-contained, so it can run as its own parallel group: see docs/benchmarks.md.
 faults: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m faults tests/faults $(PYTEST_ARGS)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import itertools
 import os
 import platform
 import socket
@@ -198,6 +199,25 @@ def finished(db: psycopg.Connection[Any]) -> tuple[int, float | None]:
     return int(row[0]), (None if row[1] is None else float(row[1]))
 
 
+def hops(db: psycopg.Connection[Any], services: list[str]) -> list[tuple[str, float]]:
+    """Median time between consecutive stored events of the latency samples' sequences,
+    up to their action.triggered: which step of problem → action costs what."""
+    gaps: dict[str, list[float]] = {}
+    for service in services:
+        rows = db.execute(
+            "SELECT type, time FROM events WHERE service = %s ORDER BY time, seq", (service,)
+        ).fetchall()
+        for (a, ta), (b, tb) in itertools.pairwise(rows):
+            gaps.setdefault(
+                f"{a.rsplit('.', 2)[-2]}.{a.rsplit('.', 1)[-1]} → "
+                f"{b.rsplit('.', 2)[-2]}.{b.rsplit('.', 1)[-1]}",
+                [],
+            ).append((float(tb) - float(ta)) * 1000)
+            if b == "sh.keptn.event.action.triggered":
+                break
+    return [(hop, statistics.median(v)) for hop, v in gaps.items() if len(v) >= len(services) // 2]
+
+
 async def run(args: argparse.Namespace, replicas: int) -> dict[str, float]:
     url, plain, name = fresh_postgres(args.database_url)
     stream = f"BENCHR_{uuid.uuid4().hex[:8]}"
@@ -236,6 +256,9 @@ async def run(args: argparse.Namespace, replicas: int) -> dict[str, float]:
                             await asyncio.sleep(0.01)
                         assert at is not None, f"no action.triggered for {service} in 30 s"
                         latencies.append((at - sent) * 1000)
+                    print(f"{replicas} replica(s), where the time goes (median ms per hop):")
+                    for hop, ms in hops(db, latency_services):
+                        print(f"  {hop}: {ms:.1f}")
                     for _ in range(600):  # the latency sequences end before the burst
                         if finished(db)[0] >= len(latency_services):
                             break
