@@ -8,6 +8,7 @@ that can be killed and started again on the same port and environment. Every wai
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -522,10 +523,14 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
     def write(self, tmp: Path) -> None:
+        """Append to the report; scenarios running in parallel (pytest-xdist) take turns
+        under a lock on a file beside it."""
         path = Path(os.environ.get("SELFHEAL_FAULTS_REPORT", tmp / "faults.json"))
-        rows = json.loads(path.read_text()) if path.exists() else []
-        rows.append(self.__dict__)
-        path.write_text(json.dumps(rows, indent=2))
+        with (path.parent / (path.name + ".lock")).open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            rows = json.loads(path.read_text()) if path.exists() else []
+            rows.append(self.__dict__)
+            path.write_text(json.dumps(rows, indent=2))
 
 
 def verify(cluster: Cluster, outcome: Outcome, services: list[str], settle: float = 30) -> None:
