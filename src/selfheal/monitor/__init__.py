@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from selfheal.monitor.component import MonitorComponent
 from selfheal.monitor.config import MonitorSettings, WebhookSettings
+from selfheal.monitor.declarations import load_services
 from selfheal.monitor.problems import Comment, Problem
 from selfheal.monitor.service import MonitorService
 
@@ -14,4 +15,5 @@ __all__ = [
     "MonitorSettings",
     "Problem",
     "WebhookSettings",
+    "load_services",
 ]

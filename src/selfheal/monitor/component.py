@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-import yaml
 
 from selfheal.bus import Subscription
 from selfheal.core import CloudEvent, SelfhealError
 from selfheal.delivery import Outbox, RetryPolicy, SqlDeliveryStore
 from selfheal.monitor.config import MonitorSettings
+from selfheal.monitor.declarations import load_services, parse_service
 from selfheal.monitor.leaders import LeaderElection, open_leader_election
 from selfheal.monitor.notifications import HttpxSender, Notifier, Sender
 from selfheal.monitor.samples import SampleRecorder
 from selfheal.monitor.service import MonitorService
-from selfheal.monitor.services import ServiceSpec, parse_document, parse_service
+from selfheal.monitor.services import ServiceSpec
 from selfheal.monitor.sources import Fetcher, HttpxFetcher
 from selfheal.monitor.store import (
     SqlProblemStore,
@@ -179,10 +179,7 @@ class MonitorComponent:
     async def start(self) -> None:
         await self.service.tracker.load()
         if self.settings.file:
-            text = Path(self.settings.file).read_text()
-            specs = parse_document(text)
-            doc: Any = yaml.safe_load(text) or {}
-            for spec, raw in zip(specs, doc.get("services", []), strict=True):
+            for spec, raw in load_services(Path(self.settings.file).read_text()):
                 self._file[spec.name] = (spec, raw)
         await self.refresh()
         self._running = True

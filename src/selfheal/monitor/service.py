@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from selfheal.core import Clock, Conflict, InvalidInput, new_id
+from selfheal.monitor.declarations import parse_service
 from selfheal.monitor.errors import CommentNotFound, ProblemNotFound, ServiceNotFound
 from selfheal.monitor.intake import ExternalAlert
 from selfheal.monitor.leaders import LeaderElection
@@ -26,7 +27,7 @@ from selfheal.monitor.problems import (
     new_problem,
 )
 from selfheal.monitor.samples import SampleRecorder, SampleStore, series_between
-from selfheal.monitor.services import ServiceSpec, parse_service
+from selfheal.monitor.services import ServiceSpec
 from selfheal.monitor.slis import SliSeries, Window
 from selfheal.monitor.sources import Fetcher, open_source
 from selfheal.monitor.tracking import ProblemTracker

@@ -3,7 +3,6 @@ into frozen dataclasses with line-precise `SpecError`s, and lighthouse scoring o
 
 from __future__ import annotations
 
-from selfheal.control.specs.errors import SpecError
 from selfheal.control.specs.lighthouse import IndicatorResult, SloResult, Target, evaluate_slo
 from selfheal.control.specs.remediation import Action, Remediation, Rule, load_remediation
 from selfheal.control.specs.resource import Spec, spec_kind, validate_resource
@@ -35,6 +34,7 @@ from selfheal.control.specs.webhook import (
     WebhookRequest,
     load_webhook,
 )
+from selfheal.core.documents import SpecError
 
 __all__ = [
     "LEGACY_EVALUATION_WAIT",

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from selfheal.control.specs.document import Node, check_header, parse_document
-from selfheal.control.specs.errors import SpecError
+from selfheal.core.documents import Node, SpecError, check_header, parse_document
 
 REMEDIATION_API = re.compile(r"spec\.keptn\.sh/0\.[12]\.\d+")
 TOGGLE_ACTIONS = ("toggle-feature", "featuretoggle")
