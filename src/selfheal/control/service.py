@@ -3,7 +3,7 @@ bridge, the CLI (through HTTP) and other contexts (integrations register provide
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from selfheal.control.actions import ActionProvider
 from selfheal.control.engine import SOURCE, SequenceEngine
@@ -19,9 +19,16 @@ from selfheal.control.projects import (
 )
 from selfheal.control.remediation import RemediationTasks
 from selfheal.control.sequences import Sequence
-from selfheal.control.specs import Shipyard, load_shipyard, validate_resource
+from selfheal.control.specs import Shipyard, Spec, load_shipyard, validate_resource
 from selfheal.core import CloudEvent, new_id, sequence_event, task_event
 from selfheal.storage import EventPage, EventQuery
+
+
+class ResourceCheck(Protocol):
+    """A rule another context adds to uploads (integrations: webhook secrets a project may
+    use). It raises an `InvalidInput` to refuse the file; nothing of the upload is stored."""
+
+    def __call__(self, project: str, uri: str, spec: Spec) -> None: ...
 
 
 class ControlService:
@@ -36,6 +43,7 @@ class ControlService:
         self.evaluator = evaluator
         self.projects: ProjectStore = engine.projects
         self.runtime = engine.runtime
+        self._checks: list[ResourceCheck] = []
 
     # extension points ----------------------------------------------------------------
     def register_action_provider(self, provider: ActionProvider) -> None:
@@ -43,6 +51,9 @@ class ControlService:
 
     def register_sli_provider(self, name: str, provider: SliProvider) -> None:
         self.evaluator.register(name, provider)
+
+    def register_resource_check(self, check: ResourceCheck) -> None:
+        self._checks.append(check)
 
     # projects, services, resources -----------------------------------------------------
     async def create_project(self, name: str, shipyard: str) -> Project:
@@ -97,7 +108,10 @@ class ControlService:
                     "shipyard.yaml belongs to the project level",
                     field=f"resources[{i}].resourceURI",
                 )
-            validate_resource(uri, text)
+            spec = validate_resource(uri, text)
+            if spec is not None:
+                for check in self._checks:
+                    check(project, uri, spec)
             if uri == SHIPYARD:
                 load_shipyard(text)
             clean.append((uri, text))
