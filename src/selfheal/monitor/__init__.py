@@ -5,6 +5,7 @@ from __future__ import annotations
 from selfheal.monitor.component import MonitorComponent
 from selfheal.monitor.config import MonitorSettings, WebhookSettings
 from selfheal.monitor.declarations import load_services
+from selfheal.monitor.probes import ProbeOutcome
 from selfheal.monitor.problems import Comment, Problem
 from selfheal.monitor.service import MonitorService
 
@@ -13,6 +14,7 @@ __all__ = [
     "MonitorComponent",
     "MonitorService",
     "MonitorSettings",
+    "ProbeOutcome",
     "Problem",
     "WebhookSettings",
     "load_services",

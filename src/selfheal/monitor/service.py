@@ -14,6 +14,7 @@ from selfheal.monitor.errors import CommentNotFound, ProblemNotFound, ServiceNot
 from selfheal.monitor.intake import ExternalAlert
 from selfheal.monitor.leaders import LeaderElection
 from selfheal.monitor.notifications import OPEN_T, RESOLVED_T, Notifier
+from selfheal.monitor.probes import HttpxProber, ProbeOutcome, Prober, probe_once
 from selfheal.monitor.problems import (
     CLOSED,
     OPEN,
@@ -67,8 +68,11 @@ class MonitorService:
         reopen_seconds: float = 300.0,
         samples: SampleStore | None = None,
         recorder: SampleRecorder | None = None,
+        prober: Prober | None = None,
     ) -> None:
         self.store = store
+        self.prober: Prober = prober or HttpxProber()
+        """Sends the origin probes (`probe_origin`)."""
         self.samples = samples
         """The shared SLI samples: read by a replica that does not lead the service."""
         self.recorder = recorder
@@ -329,6 +333,37 @@ class MonitorService:
         return results
 
     # SLIs -------------------------------------------------------------------------------
+    # origin verification -------------------------------------------------------------------
+    def _scoped(self, project: str, stage: str, service: str) -> Watcher | None:
+        return self.find_service({"project": project, "stage": stage, "service": service})
+
+    def probe_configured(self, project: str, stage: str, service: str) -> bool:
+        """The service (by its `keptn_*` tags) has a `probe:` block in monitor.yaml."""
+        watcher = self._scoped(project, stage, service)
+        return watcher is not None and watcher.spec.probe is not None
+
+    async def probe_origin(self, project: str, stage: str, service: str) -> ProbeOutcome:
+        """ONE request per the service's `probe:` block, passing the kill switch with the
+        configured bypass; counted in no SLI. Consecutive successes are the caller's to count."""
+        watcher = self._scoped(project, stage, service)
+        if watcher is None or watcher.spec.probe is None:
+            raise ServiceNotFound(f"no probe configured for {project}/{stage}/{service}")
+        return await probe_once(watcher.spec.probe, self.prober, self.clock)
+
+    async def origin_failure_rate(
+        self, project: str, stage: str, service: str, since: float
+    ) -> tuple[int, int] | None:
+        """(requests, failures) served by the origin since `since`, from the scraped series
+        sliced by `origin_slice`; None without a slice or without data. Any replica answers
+        (the leader from its own series, the others from the shared samples)."""
+        watcher = self._scoped(project, stage, service)
+        if watcher is None or watcher.spec.origin_slice is None:
+            return None
+        window = await self.window(watcher.spec.name, since, self.clock.now())
+        if window is None or window.origin is None:
+            return None
+        return round(window.origin[0]), round(window.origin[1])
+
     def find_service(self, scope_tags: dict[str, str]) -> Watcher | None:
         wanted = _keptn_tags(scope_tags)
         for watcher in self.watchers.values():

@@ -82,6 +82,8 @@ samples_table = sa.Table(
     sa.Column("requests", sa.Float),
     sa.Column("errors", sa.Float),
     sa.Column("buckets", sa.Text),
+    sa.Column("origin_requests", sa.Float, nullable=True),
+    sa.Column("origin_errors", sa.Float, nullable=True),
 )
 
 
@@ -339,6 +341,8 @@ class SqlProblemStore:
                 "requests": s.requests,
                 "errors": s.errors,
                 "buckets": json.dumps(s.buckets),
+                "origin_requests": None if s.origin is None else s.origin[0],
+                "origin_errors": None if s.origin is None else s.origin[1],
             }
             for service, s in rows
         ]
@@ -358,7 +362,14 @@ class SqlProblemStore:
             .scalar_subquery()
         )
         stmt = (
-            sa.select(t.c.time, t.c.requests, t.c.errors, t.c.buckets)
+            sa.select(
+                t.c.time,
+                t.c.requests,
+                t.c.errors,
+                t.c.buckets,
+                t.c.origin_requests,
+                t.c.origin_errors,
+            )
             .where(
                 t.c.service == service,
                 t.c.time >= sa.func.coalesce(before, start),
@@ -375,6 +386,9 @@ class SqlProblemStore:
                 r.requests,
                 r.errors,
                 tuple((float(le), float(c)) for le, c in json.loads(r.buckets)),
+                None
+                if r.origin_requests is None or r.origin_errors is None
+                else (r.origin_requests, r.origin_errors),
             )
             for r in rows
         ]
