@@ -202,8 +202,16 @@ def validate(model: type[M], node: Node) -> M:
         found, path = node.locate(loc)
         message = _message(error)
         if error["type"] == "extra_forbidden" and parent is not None:
-            message += f" (expected one of: {', '.join(sorted(parent.model_fields))})"
+            message += f" (expected one of: {', '.join(_accepted(parent))})"
         raise SpecError(message, field=path or None, line=found.line) from None
+
+
+def _accepted(model: type[BaseModel]) -> list[str]:
+    """The keys a model takes; a field typed `None` only exists to refuse its key with a
+    reason, so it is not offered."""
+    return sorted(
+        name for name, field in model.model_fields.items() if field.annotation is not type(None)
+    )
 
 
 def _document_loc(

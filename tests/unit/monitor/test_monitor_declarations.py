@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from selfheal.cli import app
@@ -64,6 +67,13 @@ def refused(text: str) -> SpecError:
             1,
             "version",
             "unknown field (expected one of: services)",
+        ),
+        (
+            detector("- kind: burn_rate", "  for_secs: 10"),
+            8,
+            "services[0].detectors[0].for_secs",
+            "unknown field (expected one of: burn_rate, for_seconds, kind, long_window, "
+            "min_requests_per_minute, short_window, slo)",
         ),
         (
             detector("- kind: response_time", "  percentile: 250"),
@@ -241,3 +251,38 @@ async def test_monitor_api_answers_400_naming_the_field(system: System) -> None:
     )
     assert r.status_code == 400 and r.json()["field"] == "tags.a", r.text
     assert not system.container.monitor.service.watchers  # nothing half-applied
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["failure_rate", "burn_rate", "response_time", "http://a/", "5xx", "fixed"]),
+)
+_KEYS = st.sampled_from(
+    [
+        "services", "name", "source", "scrape", "prometheus", "url", "interval", "detectors",
+        "kind", "mode", "threshold", "windows", "percentile", "for_seconds", "burn_rate",
+        "slo", "tags", "probe", "bypass", "header", "query", "expect_status", "origin_slice",
+        "label", "value", "error_statuses", "match",
+    ]
+)  # fmt: skip
+_TREES = st.recursive(
+    _SCALARS,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(_KEYS, children, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(_KEYS, _TREES, max_size=6))
+def test_random_structures_raise_only_spec_errors(body: dict[str, object]) -> None:
+    """Whatever the structure, the answer is a spec or a `SpecError` with a field or a line."""
+    try:
+        load_services(yaml.safe_dump(body))
+    except SpecError as exc:
+        assert exc.field or exc.line
