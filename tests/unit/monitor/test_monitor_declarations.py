@@ -4,6 +4,7 @@ the loader, in `selfheal monitor validate` (no server) and in the API (400 with 
 from __future__ import annotations
 
 from pathlib import Path
+from string import Template
 
 import pytest
 import yaml
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from selfheal.cli import app
 from selfheal.core import SpecError
+from selfheal.demo.scenario import seed_file
 from selfheal.monitor import load_services
 from selfheal.monitor.declarations import parse_service
 from selfheal.monitor.detectors import SENSITIVITY, BurnRateDetector
@@ -220,6 +222,13 @@ def test_every_accepted_detector_key_reaches_the_spec() -> None:
     assert (burn.slo, burn.burn_rate, burn.long_window, burn.short_window) == (99.9, 6, 600, 60)
     assert burn.for_seconds == 30
     assert raw["detectors"][2]["for_seconds"] == 30  # the declaration is stored as written
+
+
+def test_the_seed_monitor_yaml_validates() -> None:
+    [(spec, _)] = load_services(
+        Template(seed_file("monitor.yaml")).substitute(website="http://127.0.0.1:8080")
+    )
+    assert spec.name == "front-end" and spec.source.url == "http://127.0.0.1:8080/metrics"
 
 
 def test_monitor_validate_checks_files_without_a_server(tmp_path: Path) -> None:
