@@ -127,31 +127,23 @@ class Node:
         return items
 
     def locate(self, loc: tuple[str | int, ...]) -> tuple[Node, str]:
-        """The deepest node on a pydantic error location, and the location's dotted path.
-
-        A key the document lacks (a missing field) is named but has no node of its own: the
-        line is its parent's. pydantic also puts union tags into `loc`; those name no key of the
-        document and are skipped.
-        """
+        """The deepest node on an error location (keys and indexes of this document), and
+        the location's dotted path. A key the document lacks (a missing field) is named but
+        has no node of its own: its line is its parent's."""
         node, path = self, self.path
-        for index, part in enumerate(loc):
-            last = index == len(loc) - 1
-            if isinstance(part, int) and isinstance(node.value, list):
-                if not 0 <= part < len(node.value):
-                    return node, f"{path}[{part}]"
-                node = node.value[part]
-                path = node.path
-            elif isinstance(part, str) and isinstance(node.value, dict):
-                if part in node.value:
-                    node = node.value[part]
-                    path = node.path
-                elif last:
-                    path = node.child_path(part)
-            elif last:
+        for part in loc:
+            child = node._child(part)
+            if child is None:
                 return node, f"{path}[{part}]" if isinstance(part, int) else node.child_path(part)
-            else:
-                break
+            node, path = child, child.path
         return node, path
+
+    def _child(self, part: str | int) -> Node | None:
+        if isinstance(self.value, list) and isinstance(part, int):
+            return self.value[part] if 0 <= part < len(self.value) else None
+        if isinstance(self.value, dict) and isinstance(part, str):
+            return self.value.get(part)
+        return None
 
     def plain(self) -> Any:
         """The value as plain Python data (for free-form parts such as `properties`)."""
