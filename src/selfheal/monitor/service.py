@@ -332,8 +332,7 @@ class MonitorService:
                 )
         return results
 
-    # SLIs -------------------------------------------------------------------------------
-    # origin verification -------------------------------------------------------------------
+    # origin verification ----------------------------------------------------------------
     def _scoped(self, project: str, stage: str, service: str) -> Watcher | None:
         return self.find_service({"project": project, "stage": stage, "service": service})
 
@@ -364,6 +363,7 @@ class MonitorService:
             return None
         return round(window.origin[0]), round(window.origin[1])
 
+    # SLIs -------------------------------------------------------------------------------
     def find_service(self, scope_tags: dict[str, str]) -> Watcher | None:
         wanted = _keptn_tags(scope_tags)
         for watcher in self.watchers.values():
