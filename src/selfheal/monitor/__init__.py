@@ -8,6 +8,7 @@ from selfheal.monitor.declarations import load_services
 from selfheal.monitor.probes import ProbeOutcome
 from selfheal.monitor.problems import Comment, Problem
 from selfheal.monitor.service import MonitorService
+from selfheal.monitor.services import ProbeSpec
 
 __all__ = [
     "Comment",
@@ -15,6 +16,7 @@ __all__ = [
     "MonitorService",
     "MonitorSettings",
     "ProbeOutcome",
+    "ProbeSpec",
     "Problem",
     "WebhookSettings",
     "load_services",

@@ -28,7 +28,7 @@ from selfheal.monitor.problems import (
     new_problem,
 )
 from selfheal.monitor.samples import SampleRecorder, SampleStore, series_between
-from selfheal.monitor.services import ServiceSpec
+from selfheal.monitor.services import ProbeSpec, ServiceSpec
 from selfheal.monitor.slis import SliSeries, Window
 from selfheal.monitor.sources import Fetcher, open_source
 from selfheal.monitor.tracking import ProblemTracker
@@ -338,8 +338,13 @@ class MonitorService:
 
     def probe_configured(self, project: str, stage: str, service: str) -> bool:
         """The service (by its `keptn_*` tags) has a `probe:` block in monitor.yaml."""
+        return self.probe_settings(project, stage, service) is not None
+
+    def probe_settings(self, project: str, stage: str, service: str) -> ProbeSpec | None:
+        """The service's `probe:` block (`interval_seconds`, `consecutive`, … for the caller
+        that times and counts the probes), or None."""
         watcher = self._scoped(project, stage, service)
-        return watcher is not None and watcher.spec.probe is not None
+        return None if watcher is None else watcher.spec.probe
 
     async def probe_origin(self, project: str, stage: str, service: str) -> ProbeOutcome:
         """ONE request per the service's `probe:` block, passing the kill switch with the

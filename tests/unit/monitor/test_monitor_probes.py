@@ -254,6 +254,8 @@ async def test_monitor_service_probes_and_slices_the_origin(
     r = await system.http.put("/api/v1/monitor/services", content=PROBED, headers=ADMIN)
     assert r.status_code == 200, r.text
     assert svc.probe_configured(*SCOPE) and not svc.probe_configured("website", "dev", "front-end")
+    settings_ = svc.probe_settings(*SCOPE)
+    assert settings_ is not None and (settings_.interval_seconds, settings_.consecutive) == (2, 2)
 
     origin = Origin()
     monitor.use(prober=origin.prober())
