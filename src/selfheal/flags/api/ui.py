@@ -12,7 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 from selfheal import flashes
 from selfheal.core import SelfhealError, pages
 from selfheal.flags.access import TokenService, token_view
-from selfheal.flags.engine import BUILTIN_STRATEGIES, OPERATORS
+from selfheal.flags.api import forms
+from selfheal.flags.engine import BUILTIN_STRATEGIES
 from selfheal.flags.metrics import UsageMetrics
 from selfheal.flags.model import AuditEvent
 from selfheal.flags.segments import SegmentService
@@ -41,30 +42,13 @@ def parse_parameters(text: str) -> dict[str, str]:
     return out
 
 
-def json_field(form: Any, name: str, default: str) -> Any:
-    """A JSON textarea of a form; a 400-style error naming the field if it does not parse."""
-    from selfheal.flags.errors import InvalidFlagInput
-
-    raw = str(form.get(name) or "").strip() or default
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidFlagInput(
-            f"{name} are not valid JSON (line {exc.lineno}: {exc.msg})", field=name
-        ) from exc
-
-
 def strategy_from_form(form: Any) -> dict[str, Any]:
-    constraints = json_field(form, "constraints", "[]")
-    segments = [
-        int(s) for s in str(form.get("segments") or "").replace(",", " ").split() if s.isdigit()
-    ]
     return {
         "name": str(form.get("name") or ""),
         "title": str(form.get("title") or "") or None,
         "parameters": parse_parameters(str(form.get("parameters") or "")),
-        "constraints": constraints,
-        "segments": segments,
+        "constraints": forms.constraints(form),
+        "segments": forms.segment_ids(form),
         "disabled": form.get("disabled") == "on",
     }
 
@@ -233,7 +217,7 @@ def router(
             metrics=metrics,
             peak=peak,
             strategies=sorted(BUILTIN_STRATEGIES),
-            operators=sorted(OPERATORS),
+            forms=forms,
             segments=sorted(service.snapshot.segments.values(), key=lambda s: s.id),
             json=json,
             change_words=change_words,
@@ -249,10 +233,10 @@ def router(
         sid = str(form.get("id") or "")
         back = pages.flag(project, name)
         try:
-            raw = strategy_from_form(form)
             if form.get("delete") and sid:
                 await service.delete_strategy(name, env, sid, project=project, actor=f"user:{user}")
                 return _back(back, note="strategy removed")
+            raw = strategy_from_form(form)
             if sid:
                 await service.update_strategy(
                     name, env, sid, raw, project=project, actor=f"user:{user}"
@@ -285,7 +269,7 @@ def router(
         env = str(form.get("environment") or "")
         back = pages.flag(project, name)
         try:
-            variants = json_field(form, "variants", "[]")
+            variants = forms.variants(form)
             await service.set_variants(name, [env], variants, project=project, actor=f"user:{user}")
         except SelfhealError as exc:
             return _back(back, exc)
@@ -308,6 +292,8 @@ def router(
             user,
             segments=segments.all(),
             used=used,
+            forms=forms,
+            json=json,
             constraints_json=lambda s: json.dumps([c.to_dict() for c in s.constraints], indent=1),
         )
 
@@ -321,7 +307,7 @@ def router(
             raw = {
                 "name": str(form.get("name") or ""),
                 "description": str(form.get("description") or "") or None,
-                "constraints": json_field(form, "constraints", "[]"),
+                "constraints": forms.constraints(form),
             }
             if sid.isdigit():
                 await segments.update(int(sid), raw, actor=f"user:{user}")
