@@ -22,8 +22,8 @@ from selfheal.monitor.problems import Comment, Problem
 from selfheal.monitor.service import MonitorService
 from selfheal.storage import EventQuery
 
-SEQUENCE_SCAN = 500  # sequences looked at to find a problem's (newest first)
-FLAG_SCAN = 500  # flag audit entries looked at to find a sequence's changes
+SEQUENCES_SHOWN = 200  # a problem's sequences, newest first (each is one occurrence's)
+FLAG_CHANGES_SHOWN = 500  # flag changes its sequences made
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +127,6 @@ def flag_change_words(e: AuditEvent) -> str:
     return change_words(e)
 
 
-def is_for(seq: Sequence, problem: Problem) -> bool:
-    """A sequence belongs to a problem when its triggering payload names the problem."""
-    raw = seq.data.get("problem")
-    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    ids = {problem.id, problem.pid, problem.display_id}
-    named = {str(data.get(k)) for k in ("PID", "ProblemID", "pid", "problemId") if data.get(k)}
-    return bool(ids & named)
-
-
 class Incidents:
     """Builds an `Incident` from the contexts' public services."""
 
@@ -152,16 +143,18 @@ class Incidents:
         self._deliveries = deliveries
 
     async def sequences_for(self, problem: Problem) -> list[Sequence]:
-        seqs, _ = await self._control.list_sequences(limit=SEQUENCE_SCAN)
-        return [s for s in seqs if is_for(s, problem)]
+        """By index on the problem ids a sequence's trigger names (see `is_for`)."""
+        ids = tuple(sorted({problem.id, problem.pid, problem.display_id} - {""}))
+        seqs, _ = await self._control.list_sequences(problems=ids, limit=SEQUENCES_SHOWN)
+        return seqs
 
     async def flag_changes_by(self, contexts: set[str]) -> list[AuditEvent]:
-        """The flag changes the given sequences made, oldest first."""
+        """The flag changes the given sequences made, oldest first (by index on the actor)."""
         if not contexts:
             return []
-        actors = {pages.ACTOR_SEQUENCE + c for c in contexts}
-        history = await self._flags.history(limit=FLAG_SCAN)
-        return sorted((e for e in history if e.created_by in actors), key=lambda e: e.id)
+        actors = tuple(sorted(pages.ACTOR_SEQUENCE + c for c in contexts))
+        history = await self._flags.history(actors=actors, limit=FLAG_CHANGES_SHOWN)
+        return sorted(history, key=lambda e: e.id)
 
     async def get(self, problem_id: str) -> Incident:
         problem = await self._monitor.get_problem(problem_id)
