@@ -16,6 +16,7 @@ from selfheal.control.service import ControlService
 from selfheal.core import epoch_from_iso, pages
 from selfheal.storage import EventQuery
 
+
 def row(seq: Sequence) -> dict[str, Any]:
     """A sequence as the bridge shows it: the API's shape plus its problem's ids."""
     pid, display = problem_ids(seq.data)

@@ -418,6 +418,17 @@ class SequenceStore:
             await run(conn, self._release, {"w_scope": scope, "w_context": context})
 
     # problem occurrences -------------------------------------------------------------
+    async def occurrences(self, problem_ids: builtins.list[str]) -> builtins.list[Occurrence]:
+        """Every occurrence of these problems (keys `project/stage/service/PID`), oldest
+        first (by primary key)."""
+        if not problem_ids:
+            return []
+        p = problems_table
+        query = sa.select(p).where(p.c.problem_id.in_(problem_ids)).order_by(p.c.opened)
+        async with self._use(write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [Occurrence(**r._mapping) for r in rows]
+
     async def latest_occurrence(self, problem_id: str) -> Occurrence | None:
         async with self._use(write=False) as conn:
             row = (await run(conn, self._latest, {"w_problem_id": problem_id})).first()

@@ -97,7 +97,11 @@ async def test_a_strategy_saved_from_constraint_rows_and_a_picked_segment_reache
     served = (await ui.get("/api/client/features", headers=CLIENT)).json()["segments"]
     assert [s["name"] for s in served] == ["beta"]
     first, second = strategy["constraints"]
-    assert (first["contextName"], first["value"], first["inverted"]) == ("appVersion", "2.0.0", True)
+    assert (first["contextName"], first["value"], first["inverted"]) == (
+        "appVersion",
+        "2.0.0",
+        True,
+    )
     assert (second["operator"], second["values"], second["caseInsensitive"]) == (
         "STR_STARTS_WITH",
         ["de", "at"],

@@ -15,10 +15,10 @@ from selfheal.flags.access import TokenService, token_view
 from selfheal.flags.api import forms
 from selfheal.flags.engine import BUILTIN_STRATEGIES
 from selfheal.flags.metrics import UsageMetrics
-from selfheal.flags.model import AuditEvent
+from selfheal.flags.model import AuditEvent, Flag
 from selfheal.flags.segments import SegmentService
 from selfheal.flags.service import FlagsService
-from selfheal.runtime import Runtime
+from selfheal.runtime import FlipCause, Runtime
 
 
 def _safe_next(target: str | None) -> str:
@@ -67,6 +67,34 @@ def change_words(e: AuditEvent) -> str:
     return kind
 
 
+def flip_words(flag: Flag, environment: str, cause: FlipCause | None, by: str = "") -> str:
+    """What the confirmation of a flip says: the flag-specific consequence first (when a
+    remediation of a problem still open set the switch), then what every flip does.
+
+    `by` is who set the switch last (for the generic words when no open problem is known)."""
+    on = flag.env(environment).enabled
+    to, was = ("off", "on") if on else ("on", "off")
+    words = [f"Turn {flag.name} {to} in {environment}?"]
+    if cause is not None:
+        who = cause.actor.removeprefix(pages.ACTOR_SEQUENCE)[:8]
+        if flag.type == "kill-switch" and on:
+            effect = f"{cause.entity} will serve the app again while {cause.problem} is open"
+        else:
+            effect = (
+                f"{cause.entity} goes back to how it was before the remediation while"
+                f" {cause.problem} is open"
+            )
+        words.append(
+            f"{effect}: remediation {who} turned it {was} for {cause.problem} ({cause.title})."
+        )
+    elif by.startswith(pages.ACTOR_SEQUENCE):
+        words.append(
+            f"It was turned {was} by a remediation: flipping it back undoes that remediation."
+        )
+    words.append(f"Every SDK reading {environment} gets it {to} within its poll interval.")
+    return " ".join(words)
+
+
 def _enabled_in(data: Any, environment: str | None) -> bool | None:
     envs = data.get("environments") if isinstance(data, dict) else None
     for env in envs if isinstance(envs, list) else []:
@@ -99,6 +127,8 @@ def router(
             "flags/list.html",
             user,
             flags=flags,
+            causes=await runtime.flip_causes.open_incident_switches(),
+            flip_words=flip_words,
             q=q,
             environments=service.environments,
             projects=service.projects,
@@ -214,6 +244,8 @@ def router(
             environments=service.environments,
             history=history,
             last_change=last_change,
+            causes=await runtime.flip_causes.open_incident_switches(),
+            flip_words=flip_words,
             metrics=metrics,
             peak=peak,
             strategies=sorted(BUILTIN_STRATEGIES),
