@@ -18,7 +18,7 @@ from selfheal.control.projects import (
     check_uri,
 )
 from selfheal.control.remediation import RemediationTasks
-from selfheal.control.sequences import Sequence
+from selfheal.control.sequences import Occurrence, Sequence, problem_ids
 from selfheal.control.specs import Shipyard, Spec, load_shipyard, validate_resource
 from selfheal.core import CloudEvent, new_id, sequence_event, task_event
 from selfheal.storage import EventPage, EventQuery
@@ -172,6 +172,16 @@ class ControlService:
 
     async def list_sequences(self, **filters: Any) -> tuple[list[Sequence], int]:
         return await self.engine.store.list(**filters)
+
+    async def occurrences(self, sequences: list[Sequence]) -> list[Occurrence]:
+        """The occurrences of the problems these sequences were started for (each opened,
+        and resolved or not, as the control plane was told), oldest first."""
+        keys = set()
+        for seq in sequences:
+            pid, display = problem_ids(seq.data)
+            if pid or display:
+                keys.add(f"{seq.project}/{seq.stage}/{seq.service}/{pid or display}")
+        return await self.engine.store.occurrences(sorted(keys))
 
     async def control(self, context: str, state: str) -> Sequence:
         """`pause`, `resume` or `abort` a sequence (Keptn's sequence control API)."""

@@ -446,5 +446,12 @@ class FlagsService:
 
         return await self._change(project, child, fn, "feature-dependency-removed", actor)
 
-    async def history(self, feature: str | None = None, *, limit: int = 100) -> list[AuditEvent]:
-        return await self.store.audit(feature=feature, limit=limit)
+    async def history(
+        self,
+        feature: str | None = None,
+        *,
+        actors: tuple[str, ...] | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Newest first, of one flag and/or by some actors (`remediation:<context>`, …)."""
+        return await self.store.audit(feature=feature, actors=actors, limit=limit)
