@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 SOURCE = "selfheal/control"
 TaskHandler = Callable[[Sequence, CloudEvent], Awaitable[None]]
 Hook = Callable[[Sequence], Awaitable[str | None]]
+AfterTask = Callable[[Sequence, Task, Mapping[str, Any]], Awaitable[None]]
+"""Called inside the step that applied a task's `.finished` (e.g. arming a restore)."""
 _RESERVED = ("status", "result", "message")
 ESCALATING = ("exhausted", "escalated")
 """Outcomes of a remediation that hand the problem to people (`PROBLEM_ESCALATED` goes out)."""
@@ -141,6 +143,7 @@ class SequenceEngine:
         self.store = store
         self.handlers: dict[str, TaskHandler] = {}
         self.before_action: Hook | None = None
+        self.after_task: list[AfterTask] = []
         self.on_finished: Callable[[Sequence], Awaitable[None]] | None = None
         self.locks = Locks()
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -474,6 +477,8 @@ class SequenceEngine:
             or seq
         )
         self._schedule(seq)
+        for hook in self.after_task:
+            await hook(seq, task, data)
         if status in ("errored", "aborted"):
             await self.finish(seq, "errored", f"task {task.name} errored: {message}".rstrip(": "))
             return

@@ -34,7 +34,7 @@ from selfheal.integrations.plugins import (
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.secrets import Secrets, SourcedSecrets
 from selfheal.integrations.slis import MonitorSliProvider
-from selfheal.integrations.toggles import ToggleProvider
+from selfheal.integrations.toggles import RolloutSwitch, ToggleProvider
 from selfheal.integrations.transport import HttpClient, HttpxClient
 from selfheal.integrations.unleash import UnleashAdmin
 
@@ -239,6 +239,10 @@ class IntegrationsComponent:
         for provider in self.providers:
             control.register_action_provider(provider)
         control.register_sli_provider("monitor", MonitorSliProvider(self.monitor.service))
+        # restores: the monitor's problems and origin probes, the local flags service
+        self.control.restores.use(
+            desk=self.monitor.service, switch=RolloutSwitch(self.flags.service)
+        )
         events = self.runtime.events
         self.comments = ProblemComments(self.monitor.service, self.outbox, ui_url=self.ui_url)
         self._subscriptions.append(

@@ -47,6 +47,8 @@ problems_table = sa.Table(
     sa.Column("occurrence", sa.Integer),
     sa.Column("updated", sa.Float),
     sa.Column("version", sa.Integer),
+    sa.Column("masked_by", sa.String(255)),
+    sa.Column("mitigated_since", sa.Float),
 )
 comments_table = sa.Table(
     "monitor_comments",
@@ -104,6 +106,8 @@ def _row(p: Problem) -> dict[str, Any]:
         "occurrence": p.occurrence,
         "updated": p.updated,
         "version": p.version,
+        "masked_by": p.masked_by,
+        "mitigated_since": p.mitigated_since,
     }
 
 
@@ -126,6 +130,8 @@ def _problem(r: Any) -> Problem:
         occurrence=r.occurrence,
         updated=r.updated,
         version=r.version,
+        masked_by=r.masked_by,
+        mitigated_since=r.mitigated_since,
     )
 
 
