@@ -133,6 +133,9 @@ def load_restore(node: Node) -> RestorePolicy:
         raw.only(("initialSeconds", "maxSeconds"))
         if (first := raw.get("initialSeconds")) is not None and first.value is not None:
             fields["backoff_initial_seconds"] = _positive(first)
+            fields["backoff_max_seconds"] = max(
+                RestorePolicy.backoff_max_seconds, fields["backoff_initial_seconds"]
+            )
         if (most := raw.get("maxSeconds")) is not None and most.value is not None:
             fields["backoff_max_seconds"] = _positive(most)
             if fields["backoff_max_seconds"] < fields.get("backoff_initial_seconds", 0.0):
