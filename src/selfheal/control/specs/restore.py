@@ -25,6 +25,7 @@ from typing import Any
 from selfheal.control.specs.document import Node
 
 DEFAULT_STEPS: tuple[int, ...] = (90, 50, 0)
+DEFAULT_BACKOFF_MAX = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class RestorePolicy:
     consecutive: int = 3
     probe_interval_seconds: float = 5.0
     backoff_initial_seconds: float = 30.0
-    backoff_max_seconds: float = 600.0
+    backoff_max_seconds: float = DEFAULT_BACKOFF_MAX
     max_attempts_per_hour: int = 4
     approval: bool = False
 
@@ -134,7 +135,7 @@ def load_restore(node: Node) -> RestorePolicy:
         if (first := raw.get("initialSeconds")) is not None and first.value is not None:
             fields["backoff_initial_seconds"] = _positive(first)
             fields["backoff_max_seconds"] = max(
-                RestorePolicy.backoff_max_seconds, fields["backoff_initial_seconds"]
+                DEFAULT_BACKOFF_MAX, fields["backoff_initial_seconds"]
             )
         if (most := raw.get("maxSeconds")) is not None and most.value is not None:
             fields["backoff_max_seconds"] = _positive(most)
