@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from selfheal.control.restore_store import Restore
 from selfheal.control.sequences import Sequence
 from selfheal.control.service import ControlService
 from selfheal.core import epoch_from_iso, pages
@@ -154,6 +155,11 @@ class Incidents:
     async def sequences_for(self, problem: Problem) -> list[Sequence]:
         seqs, _ = await self._control.list_sequences(limit=SEQUENCE_SCAN)
         return [s for s in seqs if is_for(s, problem)]
+
+    async def restores_for(self, problem: Problem) -> list[Restore]:
+        """The restores of this problem (newest first), for the banner."""
+        machine = self._control.restores
+        return [] if machine is None else await machine.list(problem_id=problem.pid)
 
     async def flag_changes_by(self, contexts: set[str]) -> list[AuditEvent]:
         """The flag changes the given sequences made, oldest first."""

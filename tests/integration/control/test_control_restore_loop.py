@@ -218,3 +218,31 @@ async def test_restore_loop_person_flip_is_recorded_and_held(loop: Loop) -> None
         assert (await loop.flag())["enabled"] is False
     restore = await loop.until("armed", failed=50)  # hold over: automation takes over again
     assert (await loop.flag())["enabled"] is True
+
+
+async def test_restore_loop_banner_and_its_buttons(loop: Loop) -> None:
+    pid = await mitigate(loop)
+    await loop.until("verifying")
+    loop.origin.healthy = False
+    http = loop.http
+    r = await http.post(
+        "/login",
+        data={"username": "admin", "password": "restore-ui-password", "next": "/problems"},
+    )
+    assert r.status_code == 303, r.text
+    page = await http.get(f"/problems/{pid}")
+    assert page.status_code == 200
+    assert 'id="restore-banner"' in page.text and "Mitigated" in page.text
+    assert 'value="restore-now"' in page.text and 'value="keep-fallback"' in page.text
+    restore = await loop.restore()
+    r = await http.post(
+        f"/ui/restores/{restore['id']}/decision", data={"decision": "keep-fallback"}
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/problems/")
+    page = await http.get(r.headers["location"])
+    assert 'value="resume"' in page.text and "restore kept" in page.text
+    r = await http.post(f"/ui/restores/{restore['id']}/decision", data={"decision": "resume"})
+    assert r.status_code == 303
+    assert (await loop.restore())["state"] == "verifying"
+    notes = [c.message for c in await loop.container.monitor.service.comments(pid)]
+    assert any("chose to keep the fallback" in n for n in notes)
