@@ -372,7 +372,11 @@ class RestoreMachine:
         if status is not None and status[0] != "OPEN":
             return await self._close(r, f"the problem is {status[0].lower()}; nothing to restore")
         desk = self.ports.desk
-        if desk is not None and (status is None or status[1] is None):
+        if desk is not None and status is None:
+            return await self._close(
+                r, f"problem {r.problem_id} is not one the monitor tracks: nothing to mitigate"
+            )
+        if desk is not None and status is not None and status[1] is None:
             await desk.mask_problem(r.problem_id, r.flag)
         if status is None or status[1] is None:
             return await self._commit(r, [], due=now + ARMED_RECHECK)

@@ -429,3 +429,11 @@ async def test_restore_api_lists_and_decides(rig: Rig) -> None:
     assert resp.status_code == 404
     resp = await rig.h.http.post(f"/api/v1/restores/{r.id}/resume", headers={"x-token": "bad"})
     assert resp.status_code == 401
+
+
+async def test_restore_of_a_problem_the_monitor_does_not_know_closes(rig: Rig) -> None:
+    r = await rig.start(RESTORE % "false")
+    assert r.state == "armed"
+    rig.desk.problems.pop(PID)  # e.g. a problem only Dynatrace knows
+    r = await rig.run(3)
+    assert r.state == "closed" and "not one the monitor tracks" in r.message
