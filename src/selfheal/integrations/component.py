@@ -239,10 +239,11 @@ class IntegrationsComponent:
         for provider in self.providers:
             control.register_action_provider(provider)
         control.register_sli_provider("monitor", MonitorSliProvider(self.monitor.service))
-        # restores: the monitor's problems and origin probes, the local flags service
-        self.control.restores.use(
-            desk=self.monitor.service, switch=RolloutSwitch(self.flags.service)
-        )
+        # restores: the monitor's problems, the local flags service (a remote Unleash is not
+        # driven by restores: they wait, saying so, rather than flip a local copy)
+        self.control.restores.use(desk=self.monitor.service)
+        if not self.settings.unleash_url:
+            self.control.restores.use(switch=RolloutSwitch(self.flags.service))
         events = self.runtime.events
         self.comments = ProblemComments(self.monitor.service, self.outbox, ui_url=self.ui_url)
         self._subscriptions.append(
