@@ -64,6 +64,8 @@ HOUR = 3600.0
 ARMED_RECHECK = 2.0
 """How often an armed restore asks whether its problem is mitigated yet."""
 NO_PROBE_RECHECK = 30.0
+RESTORABLE = ("remediated", "resolved")
+"""Outcomes of a remediation that a completed restore turns into `restored`."""
 
 
 class ProbeResult(Protocol):
@@ -174,6 +176,7 @@ class RestoreMachine:
         self.clock = engine.runtime.clock
         self.locks = Locks()
         engine.after_task.append(self.arm)
+        engine.outcome_of = self.outcome_of
 
     def use(
         self,
@@ -232,6 +235,21 @@ class RestoreMachine:
     async def _first_tick(self, restore_id: str) -> None:
         await self.tick(restore_id)
 
+    async def outcome_of(self, seq: Sequence, outcome: str) -> str:
+        """A remediation that ends after its restore brought traffic back: `restored`."""
+        if seq.name != "remediation" or outcome not in RESTORABLE:
+            return outcome
+        r = await self.store.get(seq.context)
+        return "restored" if r is not None and r.state == RESTORED else outcome
+
+    async def _mark_sequence(self, r: Restore, words: str) -> None:
+        """The remediation finished before its restore did: its outcome becomes `restored`
+        (in the restore's step, so both commit or neither)."""
+        engine = self.engine
+        seq = await engine.store.get(r.id)
+        if seq is not None and seq.state == "finished" and seq.outcome in RESTORABLE:
+            await engine.store.save(seq, outcome="restored", message=words)
+
     async def _policy(self, seq: Sequence) -> RestorePolicy | None:
         text = await SequenceResources(self.engine, seq).read("remediation.yaml")
         if text is None:
@@ -279,6 +297,8 @@ class RestoreMachine:
         r: Restore,
         events: list[CloudEvent],
         comments: list[str] = (),  # type: ignore[assignment]
+        *,
+        mark: str | None = None,
         **changes: Any,
     ) -> Restore | None:
         """One transition: the row (compare-and-set) and its events in one transaction;
@@ -290,6 +310,8 @@ class RestoreMachine:
                 return None
             for event in events:
                 await self.steps.publish(event)
+            if mark is not None:
+                await self._mark_sequence(new, mark)
             saved.append(new)
         if not saved:
             return None
@@ -594,6 +616,7 @@ class RestoreMachine:
         return await self._commit(
             r,
             [finished],
+            mark=words,
             state=RESTORED,
             outcome="restored",
             step_since=None,

@@ -192,6 +192,13 @@ async def test_restore_loop_brings_traffic_back_and_resolves(loop: Loop) -> None
     assert problem.status == "RESOLVED"
     notes = [c.message for c in await loop.container.monitor.service.comments(pid)]
     assert any(n.startswith("restored after") for n in notes)
+    seq = None
+    for _ in range(20):  # the problem's RESOLVED lets the remediation's evaluation run now
+        await loop.second(100, 0)
+        seq = (await loop.http.get(f"/api/v1/sequences/{restore['id']}", headers=ADMIN)).json()
+        if seq["state"] == "finished":
+            break
+    assert seq is not None and seq["outcome"] == "restored", seq
     # the flag's audit names the restore as the actor of its changes
     r = await loop.http.get(f"/api/admin/events/{FLAG}", headers=ADMIN)
     assert r.status_code == 200, r.text

@@ -87,10 +87,10 @@ class Rig:
     def machine(self) -> RestoreMachine:
         return self.h.container.control.restores
 
-    async def start(self, remediation: str) -> Restore:
+    async def start(self, remediation: str, shipyard: str | None = None) -> Restore:
         """The seed problem remediated with `remediation`; its armed restore."""
         h = self.h
-        text = (SEED / "formats/shipyard.v0.2.yaml").read_text()
+        text = shipyard or (SEED / "formats/shipyard.v0.2.yaml").read_text()
         r = await h.http.post(
             "/api/controlPlane/v1/project", json={"projectName": "website", "shipyard": b64(text)}
         )
@@ -133,9 +133,9 @@ class Rig:
         r = await self.current()
         return [e["type"] for e in await self.h.events(r.id)]
 
-    async def verified(self, remediation: str) -> Restore:
+    async def verified(self, remediation: str, shipyard: str | None = None) -> Restore:
         """Up to the first step: mitigated, two probes ok."""
-        r = await self.start(remediation)
+        r = await self.start(remediation, shipyard)
         self.desk.mitigate(PID, self.h.clock.now())
         for _ in range(10):
             if r.state not in ("armed", "verifying"):
@@ -437,3 +437,28 @@ async def test_restore_of_a_problem_the_monitor_does_not_know_closes(rig: Rig) -
     rig.desk.problems.pop(PID)  # e.g. a problem only Dynatrace knows
     r = await rig.run(3)
     assert r.state == "closed" and "not one the monitor tracks" in r.message
+
+
+NO_EVALUATION = """\
+apiVersion: spec.keptn.sh/0.2.2
+kind: Shipyard
+metadata: {name: website}
+spec:
+  stages:
+    - name: production
+      sequences:
+        - name: remediation
+          tasks:
+            - name: get-action
+            - name: action
+"""
+
+
+async def test_restore_turns_a_finished_remediation_into_restored(rig: Rig) -> None:
+    r = await rig.verified(RESTORE % "false", NO_EVALUATION)
+    seq = await rig.h.service.get_sequence(r.id)
+    assert seq.state == "finished" and seq.outcome == "remediated"
+    r = await rig.run(30)
+    assert r.state == "restored"
+    seq = await rig.h.service.get_sequence(r.id)
+    assert seq.outcome == "restored" and seq.message.startswith("restored after")
