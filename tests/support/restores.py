@@ -64,7 +64,7 @@ class FakeDesk:
         found = self.problems.get(problem_id)
         return None if found is None else (found[0], found[1])
 
-    async def mask_problem(self, problem_id: str, flag: str) -> bool:
+    async def mask_problem(self, problem_id: str, flag: str, context: str | None = None) -> bool:
         self.masked[problem_id] = flag
         return True
 

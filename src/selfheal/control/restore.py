@@ -95,7 +95,9 @@ class ProblemDesk(Protocol):
 
     async def problem_status(self, problem_id: str) -> tuple[str, float | None] | None: ...
 
-    async def mask_problem(self, problem_id: str, flag: str) -> bool: ...
+    async def mask_problem(
+        self, problem_id: str, flag: str, context: str | None = None
+    ) -> bool: ...
 
     async def restore_problem(self, problem_id: str, message: str) -> Any: ...
 
@@ -399,7 +401,7 @@ class RestoreMachine:
                 r, f"problem {r.problem_id} is not one the monitor tracks: nothing to mitigate"
             )
         if desk is not None and status is not None and status[1] is None:
-            await desk.mask_problem(r.problem_id, r.flag)
+            await desk.mask_problem(r.problem_id, r.flag, r.id)
         if status is None or status[1] is None:
             return await self._commit(r, [], due=now + ARMED_RECHECK)
         policy = r.policy

@@ -95,13 +95,16 @@ def mitigated_event(problem: Problem, public_url: str, now: float) -> CloudEvent
         ("keptn_service", "service"),
     ):
         data[key] = problem.tags.get(tag, "")
-    return CloudEvent(
+    event = CloudEvent(
         type=MITIGATED_EVENT,
         source="selfheal/monitor",
         id=notification_id(problem, MITIGATED_T),
         time=iso_from_epoch(now),
         data=data,
     )
+    if problem.masked_context:
+        event = event.with_extensions(shkeptncontext=problem.masked_context)
+    return event
 
 
 def problem_data(problem: Problem, public_url: str) -> dict[str, Any]:

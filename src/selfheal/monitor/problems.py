@@ -52,6 +52,8 @@ class Problem:
     masked_by: str | None = None
     """A kill switch a remediation switched on for this problem (with a `restore:` plan): when
     the SLI recovers, the problem is *mitigated* — served by the fallback — not resolved."""
+    masked_context: str | None = None
+    """The Keptn context of the remediation that masked it (its events carry it)."""
     mitigated_since: float | None = None
     """Since when the fallback has masked the problem (None: not mitigated). The status stays
     OPEN (Dynatrace's values are unchanged) until the origin is restored or a person closes it."""

@@ -284,17 +284,18 @@ class MonitorService:
             return None
         return problem.status, problem.mitigated_since
 
-    async def mask_problem(self, problem_id: str, flag: str) -> bool:
+    async def mask_problem(self, problem_id: str, flag: str, context: str | None = None) -> bool:
         """A remediation switched `flag` on for this problem and will restore the origin
-        itself: when the SLI recovers, mitigate instead of resolving. False if the problem
+        itself (`context`: that remediation's Keptn context, carried by the mitigated event):
+        when the SLI recovers, mitigate instead of resolving. False if the problem
         is unknown here or no longer open."""
         for _ in range(CAS_ATTEMPTS):
             problem = await self.store.get(problem_id)
             if problem is None or problem.status != OPEN:
                 return False
-            if problem.masked_by == flag:
+            if problem.masked_by == flag and problem.masked_context == context:
                 return True
-            saved = await self.store.save(problem.with_(masked_by=flag))
+            saved = await self.store.save(problem.with_(masked_by=flag, masked_context=context))
             if saved is not None:
                 self.tracker.adopt(saved)
                 return True

@@ -48,6 +48,7 @@ problems_table = sa.Table(
     sa.Column("updated", sa.Float),
     sa.Column("version", sa.Integer),
     sa.Column("masked_by", sa.String(255)),
+    sa.Column("masked_context", sa.String(255)),
     sa.Column("mitigated_since", sa.Float),
 )
 comments_table = sa.Table(
@@ -107,6 +108,7 @@ def _row(p: Problem) -> dict[str, Any]:
         "updated": p.updated,
         "version": p.version,
         "masked_by": p.masked_by,
+        "masked_context": p.masked_context,
         "mitigated_since": p.mitigated_since,
     }
 
@@ -131,6 +133,7 @@ def _problem(r: Any) -> Problem:
         updated=r.updated,
         version=r.version,
         masked_by=r.masked_by,
+        masked_context=r.masked_context,
         mitigated_since=r.mitigated_since,
     )
 

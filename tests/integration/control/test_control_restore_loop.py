@@ -187,6 +187,19 @@ async def test_restore_loop_brings_traffic_back_and_resolves(loop: Loop) -> None
     assert rollout[0]["parameters"]["stickiness"] == "sessionId"
     restore = await loop.until("restored")
     assert restore["outcome"] == "restored"
+    r = await loop.http.get(
+        "/api/v1/events", params={"keptnContext": restore["id"], "pageSize": 500}, headers=ADMIN
+    )
+    types = [e["type"] for e in r.json()["events"]]
+    for wanted in (
+        "sh.selfheal.problem.mitigated",
+        "sh.keptn.event.restore.triggered",
+        "sh.selfheal.origin.verified",
+        "sh.keptn.event.restore.started",
+        "sh.selfheal.restore.step",
+        "sh.keptn.event.restore.finished",
+    ):
+        assert wanted in types, wanted
     assert (await loop.flag())["enabled"] is False
     problem = await loop.container.monitor.service.get_problem(pid)
     assert problem.status == "RESOLVED"

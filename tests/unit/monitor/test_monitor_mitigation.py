@@ -27,7 +27,7 @@ async def opened(system: System) -> str:
 async def test_monitor_masked_problem_is_mitigated_not_resolved(system: System) -> None:
     monitor = system.container.monitor.service
     pid = await opened(system)
-    assert await monitor.mask_problem(pid, "EnableStaticContent")
+    assert await monitor.mask_problem(pid, "EnableStaticContent", "ctx-1")
     await system.run(60, 20, 0, latency=0.04)  # recovered well past the hold (10 s)
     problem = await monitor.get_problem(pid)
     assert problem.status == "OPEN" and problem.mitigated
@@ -44,6 +44,7 @@ async def test_monitor_masked_problem_is_mitigated_not_resolved(system: System) 
     assert len(page.events) == 1
     data = page.events[0].payload()
     assert data["flag"] == "EnableStaticContent" and data["project"] == "website"
+    assert page.events[0].shkeptncontext == "ctx-1"
     metrics = (await system.http.get("/metrics")).text
     assert 'selfheal_monitor_problem_mitigated{service="front-end"} 1.0' in metrics
     # no RESOLVED went out: the control plane keeps the occurrence open

@@ -1,4 +1,5 @@
-"""monitor: a problem masked by a kill switch (`masked_by`) and mitigated since when."""
+"""monitor: a problem masked by a kill switch (`masked_by`, by which remediation context)
+and mitigated since when."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("monitor_problems") as batch:
         batch.add_column(sa.Column("masked_by", sa.String(255), nullable=True))
+        batch.add_column(sa.Column("masked_context", sa.String(255), nullable=True))
         batch.add_column(sa.Column("mitigated_since", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("monitor_problems") as batch:
         batch.drop_column("mitigated_since")
+        batch.drop_column("masked_context")
         batch.drop_column("masked_by")
