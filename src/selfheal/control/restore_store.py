@@ -8,7 +8,7 @@ from __future__ import annotations
 import builtins
 import json
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -97,7 +97,6 @@ class Restore:
     created: float = 0.0
     updated: float = 0.0
     version: int = 0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def final(self) -> bool:
