@@ -18,6 +18,7 @@ from selfheal.control.projects import (
     check_uri,
 )
 from selfheal.control.remediation import RemediationTasks
+from selfheal.control.restore import RestoreMachine
 from selfheal.control.sequences import Occurrence, Sequence, problem_ids
 from selfheal.control.specs import Shipyard, Spec, load_shipyard, validate_resource
 from selfheal.core import CloudEvent, new_id, sequence_event, task_event
@@ -37,7 +38,9 @@ class ControlService:
         engine: SequenceEngine,
         tasks: RemediationTasks,
         evaluator: Evaluator,
+        restores: RestoreMachine | None = None,
     ) -> None:
+        self.restores = restores
         self.engine = engine
         self.tasks = tasks
         self.evaluator = evaluator
@@ -217,6 +220,13 @@ class ControlService:
 
     async def approve(self, keptn_context: str, approved: bool, *, by: str) -> Sequence:
         seq = await self.get_sequence(keptn_context)
+        if self.restores is not None and seq.phase != "approval":
+            waiting = await self.restores.store.get(keptn_context)
+            if waiting is not None and waiting.state == "approval":
+                # the same approval (console, API, Slack button) approves the restore that
+                # this remediation's context is waiting on
+                await self.restores.approve(keptn_context, approved, by=by)
+                return seq
         if seq.state != "started" or seq.phase != "approval" or seq.triggered_id is None:
             raise SequenceConflict(f"sequence {keptn_context} is not waiting for an approval")
         verdict = "approved" if approved else "rejected"

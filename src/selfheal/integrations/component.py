@@ -35,7 +35,7 @@ from selfheal.integrations.plugins import (
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.secrets import Secrets, SourcedSecrets
 from selfheal.integrations.slis import MonitorSliProvider
-from selfheal.integrations.toggles import ToggleProvider
+from selfheal.integrations.toggles import RolloutSwitch, ToggleProvider
 from selfheal.integrations.transport import HttpClient, HttpxClient
 from selfheal.integrations.unleash import UnleashAdmin
 
@@ -247,6 +247,11 @@ class IntegrationsComponent:
             control.register_action_provider(provider)
         control.register_sli_provider("monitor", MonitorSliProvider(self.monitor.service))
         control.register_resource_check(self.grants.check_resource)
+        # restores: the monitor's problems and origin probes, the local flags service (a remote
+        # Unleash is not driven by restores: they wait, saying so, rather than flip a local copy)
+        self.control.restores.use(desk=self.monitor.service, origin=self.monitor.service)
+        if not self.settings.unleash_url:
+            self.control.restores.use(switch=RolloutSwitch(self.flags.service))
         events = self.runtime.events
         self.comments = ProblemComments(self.monitor.service, self.outbox, ui_url=self.ui_url)
         self._subscriptions.append(

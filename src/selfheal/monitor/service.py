@@ -85,7 +85,11 @@ class MonitorService:
         self.timeout = timeout
         self.max_points = max_points
         self.tracker = ProblemTracker(
-            store, notifier, hold_seconds=hold_seconds, reopen_seconds=reopen_seconds
+            store,
+            notifier,
+            hold_seconds=hold_seconds,
+            reopen_seconds=reopen_seconds,
+            note=self._note,
         )
         self.watchers: dict[str, Watcher] = {}
         self.raw: dict[str, dict[str, Any]] = {}
@@ -273,6 +277,57 @@ class MonitorService:
             await self.add_comment(closed.id, message, context="close", author=author)
         await self.notifier.deliver(closed, RESOLVED_T)
         return closed
+
+    async def _note(self, problem: Problem, message: str) -> None:
+        await self.add_comment(problem.id, message, context="restore", author="selfheal")
+
+    # mitigation (the control plane's restore drives these) --------------------------------
+    async def problem_status(self, problem_id: str) -> tuple[str, float | None] | None:
+        """(OPEN|RESOLVED|CLOSED, mitigated since) of a problem, None if unknown here."""
+        problem = await self.store.get(problem_id)
+        if problem is None:
+            return None
+        return problem.status, problem.mitigated_since
+
+    async def mask_problem(self, problem_id: str, flag: str, context: str | None = None) -> bool:
+        """A remediation switched `flag` on for this problem and will restore the origin
+        itself (`context`: that remediation's Keptn context, carried by the mitigated event):
+        when the SLI recovers, mitigate instead of resolving. False if the problem
+        is unknown here or no longer open."""
+        for _ in range(CAS_ATTEMPTS):
+            problem = await self.store.get(problem_id)
+            if problem is None or problem.status != OPEN:
+                return False
+            if problem.masked_by == flag and problem.masked_context == context:
+                return True
+            saved = await self.store.save(problem.with_(masked_by=flag, masked_context=context))
+            if saved is not None:
+                self.tracker.adopt(saved)
+                return True
+        raise Conflict(f"problem {problem_id!r} keeps changing; try again")
+
+    async def restore_problem(self, problem_id: str, message: str) -> Problem | None:
+        """The origin serves everyone again: RESOLVED (with its notification) and `message`
+        as a comment. A problem already resolved or closed is left as it is."""
+        for _ in range(CAS_ATTEMPTS):
+            problem = await self.store.get(problem_id)
+            if problem is None:
+                return None
+            if problem.status != OPEN:
+                return problem
+            now = self.clock.now()
+            resolved = await self.store.save(
+                problem.with_(status=RESOLVED, end=now, updated=now),
+                lambda p: self.notifier.events(p, RESOLVED_T),
+            )
+            if resolved is not None:
+                break
+        else:
+            raise Conflict(f"problem {problem_id!r} keeps changing; try again")
+        self.tracker.adopt(resolved)
+        await self.add_comment(resolved.id, message, context="restore", author="selfheal")
+        await self.notifier.deliver(resolved, RESOLVED_T)
+        return resolved
 
     async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
         if problem_id is not None:

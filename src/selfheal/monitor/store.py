@@ -47,6 +47,9 @@ problems_table = sa.Table(
     sa.Column("occurrence", sa.Integer),
     sa.Column("updated", sa.Float),
     sa.Column("version", sa.Integer),
+    sa.Column("masked_by", sa.String(255)),
+    sa.Column("masked_context", sa.String(255)),
+    sa.Column("mitigated_since", sa.Float),
 )
 comments_table = sa.Table(
     "monitor_comments",
@@ -106,6 +109,9 @@ def _row(p: Problem) -> dict[str, Any]:
         "occurrence": p.occurrence,
         "updated": p.updated,
         "version": p.version,
+        "masked_by": p.masked_by,
+        "masked_context": p.masked_context,
+        "mitigated_since": p.mitigated_since,
     }
 
 
@@ -128,6 +134,9 @@ def _problem(r: Any) -> Problem:
         occurrence=r.occurrence,
         updated=r.updated,
         version=r.version,
+        masked_by=r.masked_by,
+        masked_context=r.masked_context,
+        mitigated_since=r.mitigated_since,
     )
 
 

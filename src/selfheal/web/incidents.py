@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from selfheal.control.restore_store import Restore
 from selfheal.control.sequences import Occurrence, Sequence
 from selfheal.control.service import ControlService
 from selfheal.core import epoch_from_iso, pages
@@ -151,6 +152,11 @@ class Incidents:
         ids = tuple(sorted({problem.id, problem.pid, problem.display_id} - {""}))
         seqs, _ = await self._control.list_sequences(problems=ids, limit=SEQUENCES_SHOWN)
         return seqs
+
+    async def restores_for(self, problem: Problem) -> list[Restore]:
+        """The restores of this problem (newest first), for the banner."""
+        machine = self._control.restores
+        return [] if machine is None else await machine.list(problem_id=problem.pid)
 
     async def flag_changes_by(self, contexts: set[str]) -> list[AuditEvent]:
         """The flag changes the given sequences made, oldest first (by index on the actor)."""

@@ -96,6 +96,7 @@ def router(runtime: Runtime, monitor: MonitorService, incidents: Incidents) -> A
                 "fmt": iso_from_epoch,
                 "evidence_words": evidence_words,
                 "hooks": await monitor.deliveries(incident.problem.id),
+                "restores": await incidents.restores_for(incident.problem),
             },
         )
 

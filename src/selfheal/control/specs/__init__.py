@@ -6,6 +6,7 @@ from __future__ import annotations
 from selfheal.control.specs.lighthouse import IndicatorResult, SloResult, Target, evaluate_slo
 from selfheal.control.specs.remediation import Action, Remediation, Rule, load_remediation
 from selfheal.control.specs.resource import Spec, spec_kind, validate_resource
+from selfheal.control.specs.restore import RestorePolicy
 from selfheal.control.specs.shipyard import (
     LEGACY_EVALUATION_WAIT,
     Sequence,
@@ -46,6 +47,7 @@ __all__ = [
     "IndicatorResult",
     "Objective",
     "Remediation",
+    "RestorePolicy",
     "Rule",
     "SecretEnv",
     "Sequence",
