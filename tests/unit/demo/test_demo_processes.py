@@ -3,10 +3,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from selfheal.demo.processes import ChildFailed, ProcessGroup, free_port, selfheal_command
 from selfheal.demo.scenario import monitor_spec, seed_file
+from selfheal.demo.stack import PortTaken, Stack, StackOptions
 from tests.support.paths import SEED
 
 
@@ -54,3 +56,24 @@ def test_monitor_spec_points_at_the_website_with_the_seed_tags() -> None:
         "keptn_stage": "production",
         "keptn_service": "front-end",
     }
+
+
+async def test_a_port_answered_by_another_process_is_refused(tmp_path: Path) -> None:
+    """Issue 12.7: the load must never measure a website this run did not start."""
+    with ProcessGroup(tmp_path) as group:
+        stack = Stack(StackOptions(data_dir=tmp_path), group)
+        child = group.start("website", [sys.executable, "-c", "import time; time.sleep(60)"])
+        stack.children["website"] = child
+        answering = [child.process.pid + 1]
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(200, json={"flags_ready": True, "pid": answering[0]})
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
+            with pytest.raises(
+                PortTaken,
+                match=f"not by the website this run started \\(pid {child.process.pid}\\)",
+            ):
+                await stack.wait_website(client, timeout=30)
+            answering[0] = child.process.pid
+            await stack.wait_website(client, timeout=30)
