@@ -43,7 +43,7 @@ class FakePlatform:
     sequence_created: float = T0 + 0.1
     sequence_updated: float = T0 + 0.1
     outcome: str = "remediated"
-    events: list[tuple[str, float, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[str, float, str | None, dict[str, Any]]] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
     requests: int = 0
 
@@ -51,8 +51,9 @@ class FakePlatform:
         transport = httpx.MockTransport(self.handle)
         return Platform(httpx.AsyncClient(transport=transport, base_url="http://p"))
 
-    def event(self, type_: str, at: float, **data: Any) -> None:
-        self.events.append((type_, at, data))
+    def event(self, type_: str, at: float, context: str | None = CONTEXT, **data: Any) -> None:
+        """Store an event; `context=None` as the monitor's mitigated event has none."""
+        self.events.append((type_, at, context, data))
 
     def _problem(self, pid: str, start: float, end: float | None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -65,8 +66,9 @@ class FakePlatform:
             "entityTags": TAGS,
         }
         if self.mitigated_since is not None:
+            # As selfheal's monitor: null again once the problem is resolved.
             body["mitigated"] = end is None
-            body["mitigatedSince"] = ms(self.mitigated_since)
+            body["mitigatedSince"] = ms(self.mitigated_since) if end is None else None
         return body
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -116,10 +118,13 @@ class FakePlatform:
                 )
             return httpx.Response(200, json={"states": states})
         if path == "/api/mongodb-datastore/event":
-            assert request.url.params["keptnContext"] == CONTEXT
+            params = request.url.params
+            assert params.get("project") == "website"
             events = [
-                {"type": t, "time": iso(at), "shkeptncontext": CONTEXT, "data": data}
-                for t, at, data in sorted(self.events, key=lambda e: -e[1])
+                {"type": t, "time": iso(at), "shkeptncontext": ctx, "data": data}
+                for t, at, ctx, data in sorted(self.events, key=lambda e: -e[1])
+                if ("type" in params and t == params["type"])
+                or ("keptnContext" in params and ctx == params["keptnContext"])
             ]
             return httpx.Response(200, json={"events": events, "nextPageKey": None})
         return httpx.Response(404, json={"message": "no"})

@@ -63,7 +63,9 @@ class ServerRecord:
     problem: dict[str, Any] | None = None
     sequence: dict[str, Any] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
-    """The event store's events of the sequence's keptnContext (restore events included)."""
+    """The event store's events of the sequence's keptnContext (restore events included) and
+    the monitor's `sh.selfheal.problem.mitigated` (which has no context); an event whose
+    `data.problemId` names another problem is ignored."""
     flag_events: list[dict[str, Any]] = field(default_factory=list)
     """The kill switch's change events (Unleash admin events API)."""
     samples: Sequence[Sample] = ()
@@ -75,6 +77,21 @@ Milestone = tuple[float, str]
 
 def problem_status(problem: dict[str, Any]) -> str:
     return str(problem.get("status") or problem.get("State") or "").upper()
+
+
+def problem_ids(problem: dict[str, Any] | None) -> set[str]:
+    """Every id a problem goes by (v2 `problemId`, its `pid`, `displayId`)."""
+    if problem is None:
+        return set()
+    keys = ("problemId", "pid", "displayId", "PID", "id")
+    return {str(problem[k]) for k in keys if problem.get(k)}
+
+
+def about(event: dict[str, Any], problem: dict[str, Any] | None) -> bool:
+    """The event names no problem, or names this one."""
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    named = (data or {}).get("problemId")
+    return named is None or str(named) in problem_ids(problem)
 
 
 def _first_event(events: Iterable[dict[str, Any]], type_: str) -> dict[str, Any] | None:
@@ -130,7 +147,7 @@ def milestones(record: ServerRecord) -> dict[str, Milestone]:
         since = parse_time(problem.get("mitigatedSince"))
         if since is not None:
             out["problem_mitigated"] = (since, "")
-    events = record.events
+    events = [e for e in record.events if about(e, problem)]
     action = _first_event(events, ACTION_TRIGGERED)
     when = _event_time(action)
     if action is not None and when is not None:

@@ -148,6 +148,16 @@ class Platform:
             params["nextPageKey"] = body["nextPageKey"]
         return out
 
+    async def events_of_type(self, type_: str) -> list[dict[str, Any]]:
+        """The project's latest events of one type (those a monitor emits carry no context)."""
+        r = await self.http.get(
+            "/api/mongodb-datastore/event",
+            params={"type": type_, "project": PROJECT, "pageSize": 50},
+        )
+        if r.status_code != 200:
+            return []
+        return [e for e in r.json().get("events", []) if isinstance(e, dict)]
+
     # monitor (services API, problems API v2) -----------------------------------------------
     async def register_service(self, spec: dict[str, Any]) -> None:
         r = await self.http.post("/api/v1/monitor/services", json=spec)

@@ -13,9 +13,11 @@ from typing import Any
 
 from selfheal.core import pages
 from selfheal.demo.milestones import (
+    PROBLEM_MITIGATED,
     RESOLVED_STATES,
     RESTORE_EVENTS,
     ServerRecord,
+    about,
     apply,
     flag_changes,
     parse_time,
@@ -63,6 +65,7 @@ class Watcher:
         self.say = say
         self.record = ServerRecord(fault_at=timeline.fault_at, samples=samples)
         self.comments: list[dict[str, Any]] = []
+        self._mitigated_events: list[dict[str, Any]] = []
         self.problems_before_fault: list[str] = []
         """Our problems already open when the fault began (the run did not start healthy)."""
 
@@ -182,8 +185,16 @@ class Watcher:
         )
         self.record.sequence = sequence
         context = sequence_context(sequence)
-        if context:
-            self.record.events = await self.platform.events(context)
+        events = await self.platform.events(context) if context else []
+        problem = self.record.problem
+        if (
+            problem is not None
+            and self.restoring
+            and not any(about(e, problem) for e in self._mitigated_events)
+        ):
+            # The monitor's mitigated event carries the problem's id but no keptnContext.
+            self._mitigated_events = await self.platform.events_of_type(PROBLEM_MITIGATED)
+        self.record.events = events + self._mitigated_events
 
     def problem_summary(self) -> str:
         if self.problem is None:
@@ -253,7 +264,7 @@ class Watcher:
         report.check(
             f"sequence {'finished' if self.restoring else 'remediated'}",
             outcome in wanted,
-            outcome or "no sequence seen",
+            outcome or (f"{self.sequence_summary()}" if self.sequence else "no sequence seen"),
         )
         if self.problems_before_fault:
             report.invalid.append(

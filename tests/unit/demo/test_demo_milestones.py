@@ -210,3 +210,21 @@ def test_apply_corrects_and_forgets_steps_as_the_servers_say() -> None:
     rec.problem = None
     apply(rec, timeline)
     assert not timeline.reached("problem_opened")
+
+
+def test_an_event_about_another_problem_is_not_this_runs() -> None:
+    rec = record()
+    assert rec.problem is not None
+    rec.problem["pid"] = "1234"
+    rec.events.append(
+        {"type": "sh.selfheal.problem.mitigated", "time": iso(T0 + 3), "data": {"problemId": "9"}}
+    )
+    assert "problem_mitigated" not in milestones(rec)
+    rec.events.append(
+        {
+            "type": "sh.selfheal.problem.mitigated",
+            "time": iso(T0 + 4),
+            "data": {"problemId": "1234"},
+        }
+    )
+    assert round(milestones(rec)["problem_mitigated"][0] - T0, 3) == 4.0

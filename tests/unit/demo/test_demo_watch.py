@@ -170,7 +170,8 @@ async def test_a_restoring_platform_is_watched_until_flag_off_and_resolved() -> 
     fake = FakePlatform(mitigated_since=T0 + 2.0)
     watcher, samples, timeline = make(fake)
     remediated(fake)
-    fake.event("sh.selfheal.problem.mitigated", T0 + 2.0, problemId="P-2")
+    fake.event("sh.selfheal.problem.mitigated", T0 + 2.0, context=None, problemId="P-2")
+    fake.event("sh.selfheal.problem.mitigated", T0 - 50.0, context=None, problemId="P-0")
     fake.comments = ["mitigated"]
     samples.extend(steady(T0 - 1.0, T0 + 1.5, "app") + steady(T0 + 1.5, T0 + 3.5))
     await watcher.poll()
@@ -188,6 +189,8 @@ async def test_a_restoring_platform_is_watched_until_flag_off_and_resolved() -> 
     samples.extend(steady(T0 + 3.5, T0 + 40.2) + steady(T0 + 40.2, T0 + 42.2, "app"))
     await watcher.poll()
     assert watcher.closed
+    # Resolved, the problem JSON has no mitigatedSince; the monitor's event still counts.
+    assert timeline.seconds("problem_mitigated") == 2.0
     assert {s: timeline.seconds(s) for s in ("fault_cleared", "origin_verified", "flag_off")} == {
         "fault_cleared": 20.0,
         "origin_verified": 26.0,
