@@ -5,6 +5,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from selfheal.demo.processes import ChildFailed, ProcessGroup, free_port, selfheal_command
 from selfheal.demo.scenario import monitor_spec, seed_file
@@ -42,9 +43,22 @@ def test_free_port_is_a_port() -> None:
 
 
 def test_packaged_seed_files_match_the_seed() -> None:
-    seed = SEED
-    for name in ("shipyard.yaml", "remediations.yaml"):
-        assert seed_file(name) == (seed / name).read_text()
+    assert seed_file("shipyard.yaml") == (SEED / "shipyard.yaml").read_text()
+    # The seed's remediations.yaml, line for line, plus selfheal's restore: block.
+    seed = (SEED / "remediations.yaml").read_text()
+    packaged = seed_file("remediations.yaml")
+    assert packaged.startswith(seed.rstrip("\n") + "\n")
+    ours = yaml.safe_load(packaged)
+    restore = ours["remediations"][0].pop("restore")
+    assert ours == yaml.safe_load(seed)
+    assert restore["steps"][-1] == 0
+
+
+def test_monitor_spec_probes_the_website_and_slices_the_origin() -> None:
+    spec = monitor_spec("http://127.0.0.1:9999")
+    assert spec["probe"]["url"] == "http://127.0.0.1:9999/"
+    assert spec["probe"]["bypass"] == {"header": "X-Selfheal-Probe", "value": "true"}
+    assert spec["origin_slice"] == {"label": "served_by", "value": "app"}
 
 
 def test_monitor_spec_points_at_the_website_with_the_seed_tags() -> None:
