@@ -54,7 +54,21 @@ def demo(
     fault_rate: float = typer.Option(0.5, "--fault-rate", help="share of failing backend calls"),
     fault_latency_ms: float = typer.Option(0.0, "--fault-latency-ms"),
     baseline: float = typer.Option(4.0, "--baseline", help="seconds of healthy load first"),
-    timeout: float = typer.Option(45.0, "--timeout", help="seconds after the fault to wait"),
+    timeout: float = typer.Option(
+        45.0, "--timeout", help="seconds after the fault to wait for the mitigation"
+    ),
+    fault_seconds: float = typer.Option(
+        20.0, "--fault-seconds", min=0.0, help="the fault clears this long after it began"
+    ),
+    keep_fault: bool = typer.Option(
+        False, "--keep-fault", help="the fault never clears (overrides --fault-seconds)"
+    ),
+    restore_timeout: float = typer.Option(
+        90.0,
+        "--restore-timeout",
+        min=0.0,
+        help="seconds after the fault cleared to wait for a restoring platform",
+    ),
     flags_mode: str = typer.Option("auto", "--flags", help="SDK mode: auto|streaming|polling"),
 ) -> None:
     """Run the whole loop: platform, CDN, website, load, fault, remediation, report."""
@@ -74,6 +88,8 @@ def demo(
         fault_latency_ms=fault_latency_ms,
         baseline_seconds=baseline,
         timeout=timeout,
+        fault_seconds=None if keep_fault else fault_seconds,
+        restore_timeout=restore_timeout,
         flags_mode=flags_mode,
         keep_running=keep_running,
         live=console.is_terminal,

@@ -49,22 +49,28 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class Backend:
-    """What the app's own page needs; `rng` and `sleep` are injected for tests."""
+    """What the app's own page needs; `rng`, `sleep` and `clock` are injected for tests."""
 
     def __init__(
         self,
         *,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
         fault: Fault | None = None,
     ) -> None:
         self._rng = rng or random.Random()
         self._sleep = sleep
+        self._clock = clock
         self.fault = fault or Fault()
+        self.fault_changed_at: float | None = None
+        """When the fault last changed (epoch s, this process's clock): the demo report's
+        fault onset and fault cleared come from here, not from the runner's clock."""
         self.calls = 0
 
     def set_fault(self, fault: Fault) -> None:
         self.fault = fault
+        self.fault_changed_at = self._clock()
 
     async def render(self) -> Rendered:
         self.calls += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib.resources import as_file, files
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def create_cdn(
     site = StaticFiles(directory=directory or static_dir(), html=True)
 
     async def healthz(request: Request) -> Response:
-        return PlainTextResponse("ok")
+        # The pid lets the demo check that the process answering is the one it started.
+        return PlainTextResponse("ok", headers={"X-Process-Id": str(os.getpid())})
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

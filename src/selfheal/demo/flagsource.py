@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
+Context = Mapping[str, Any]
+"""An Unleash context: `userId`, `sessionId`, … and custom `properties` (a dict of strings)."""
+
 
 class FlagSource(Protocol):
-    def is_enabled(self, name: str) -> bool: ...
+    def is_enabled(self, name: str, context: Context | None = None) -> bool: ...
 
     def ready(self) -> bool: ...
 
@@ -23,7 +27,8 @@ class StaticFlags:
     def __init__(self, flags: dict[str, bool] | None = None) -> None:
         self.flags = dict(flags or {})
 
-    def is_enabled(self, name: str) -> bool:
+    def is_enabled(self, name: str, context: Context | None = None) -> bool:
+        """The flag's value for everyone: a static source has no strategies to evaluate."""
         return self.flags.get(name, False)
 
     def ready(self) -> bool:
@@ -71,8 +76,9 @@ class UnleashFlags:
         )
         self._client.initialize_client()
 
-    def is_enabled(self, name: str) -> bool:
-        return bool(self._client.is_enabled(name))
+    def is_enabled(self, name: str, context: Context | None = None) -> bool:
+        """Evaluated by the SDK with `context`, so strategies and constraints apply."""
+        return bool(self._client.is_enabled(name, dict(context) if context else None))
 
     def ready(self) -> bool:
         return bool(self._client.is_initialized) and bool(self._client.feature_definitions())

@@ -4,11 +4,19 @@ Closed-loop generators slow down when the target slows down and hide the problem
 schedules request i at `start + i / rate`. It is bounded three ways: a request count
 (`rate * duration`), a wall-clock deadline, and a cap on requests in flight (beyond it a
 request is recorded as unanswered instead of piling up).
+
+Each request belongs to one of `users` virtual users, who keeps a stable `sessionId` cookie,
+so the website can pass it to the SDK as the Unleash context's `sessionId`: a gradual
+rollout with stickiness `sessionId` then keeps each user on one side.
+
+A sample's `sent_at` is read as the request is issued (not when it was scheduled: on a busy
+machine a task can start late), so it can be compared with the platform's timestamps.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +25,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from selfheal.demo.traffic import Sample
+from selfheal.demo.website import SERVED_AT, SESSION_COOKIE
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -39,20 +48,30 @@ class LoadGenerator:
         rate: float = 20.0,
         duration: float = 60.0,
         max_in_flight: int = 256,
+        users: int = 50,
         on_sample: Callable[[Sample], None] | None = None,
     ) -> None:
         if rate <= 0 or rate > 5000:
             raise ValueError("rate must be in (0, 5000] requests per second")
         if duration <= 0 or duration > 24 * 3600:
             raise ValueError("duration must be in (0, 86400] seconds")
+        if not 1 <= users <= 100_000:
+            raise ValueError("users must be in [1, 100000]")
         self.url = url
         self.rate = rate
         self.duration = duration
         self.max_in_flight = max_in_flight
+        self.users = users
         self.samples: list[Sample] = []
+        self.started_at: float | None = None
+        self.stopped_at: float | None = None
+        """When the last request left (epoch s), once `run` has ended."""
+        self.ended_by: str | None = None
+        """Why sending ended: `stop` (asked to), `count` or `deadline` (its bounds)."""
         self._client = client
         self._on_sample = on_sample
         self._stop = asyncio.Event()
+        self._sessions = [f"{secrets.token_hex(4)}-u{k}" for k in range(users)]
 
     @property
     def total(self) -> int:
@@ -67,22 +86,32 @@ class LoadGenerator:
         if self._on_sample is not None:
             self._on_sample(sample)
 
-    async def _one(self, sent_at: float) -> None:
+    def session(self, i: int) -> str:
+        """The `sessionId` of the virtual user that sends request `i`."""
+        return self._sessions[i % self.users]
+
+    async def _one(self, i: int) -> None:
+        headers = {"Cookie": f"{SESSION_COOKIE}={self.session(i)}"}
+        sent_at = time.time()
         start = time.perf_counter()
+        served_at: float | None = None
         try:
-            response = await self._client.get(self.url)
+            response = await self._client.get(self.url, headers=headers)
             status = response.status_code
             served_by = response.headers.get("x-served-by", "-")
+            served_at = _epoch(response.headers.get(SERVED_AT))
         except httpx.HTTPError:
             status, served_by = 0, "-"
-        self._record(Sample(sent_at, time.perf_counter() - start, status, served_by))
+        latency = time.perf_counter() - start
+        self._record(Sample(sent_at, latency, status, served_by, served_at))
 
     async def run(self) -> list[Sample]:
         interval = 1.0 / self.rate
         start = time.monotonic()
-        wall_start = time.time()
+        self.started_at = time.time()
         deadline = start + self.duration + 1.0
         in_flight: set[asyncio.Task[None]] = set()
+        self.ended_by = "count"
         for i in range(self.total):
             due = start + i * interval
             delay = due - time.monotonic()
@@ -92,20 +121,28 @@ class LoadGenerator:
                 except TimeoutError:
                     pass
             if self._stop.is_set() or time.monotonic() > deadline:
+                self.ended_by = "stop" if self._stop.is_set() else "deadline"
                 break
-            sent_at = wall_start + (time.monotonic() - start)
             if len(in_flight) >= self.max_in_flight:
-                self._record(Sample(sent_at, 0.0, 0, "-"))
+                self._record(Sample(time.time(), 0.0, 0, "-"))
                 continue
-            task = asyncio.create_task(self._one(sent_at))
+            task = asyncio.create_task(self._one(i))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
+        self.stopped_at = time.time()
         if in_flight:
             timeout = self._client.timeout.read or 10.0
             _done, pending = await asyncio.wait(in_flight, timeout=timeout + 1.0)
             for task in pending:
                 task.cancel()
         return self.samples
+
+
+def _epoch(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
 
 
 async def run_loadgen(

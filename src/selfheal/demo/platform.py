@@ -18,6 +18,16 @@ SERVICE = "front-end"
 ENVIRONMENT = "production"
 FLAG_PROJECT = "default"
 TAGS = {"keptn_project": PROJECT, "keptn_stage": STAGE, "keptn_service": SERVICE}
+PROBE_CONSTRAINT = {
+    "contextName": "selfhealProbe",
+    "operator": "NOT_IN",
+    "values": ["true"],
+    "caseInsensitive": False,
+    "inverted": False,
+}
+"""On the kill switch's strategy: selfheal's probes (`X-Selfheal-Probe: true`, mapped by the
+website to this context property) still reach the app while users get the CDN."""
+MAX_EVENT_PAGES = 10
 
 
 class PlatformError(RuntimeError):
@@ -53,7 +63,8 @@ class Platform:
         return f"/api/admin/projects/{FLAG_PROJECT}/features/{flag}"
 
     async def create_flag(self, flag: str) -> None:
-        """The kill switch, off in production, with a default strategy for when it is on."""
+        """The kill switch, off in production, with a default strategy for when it is on
+        that leaves probes out (`PROBE_CONSTRAINT`)."""
         r = await self.http.post(
             f"/api/admin/projects/{FLAG_PROJECT}/features",
             json={
@@ -66,13 +77,21 @@ class Platform:
         env = f"{self._feature(flag)}/environments/{ENVIRONMENT}"
         strategies = await self.http.get(f"{env}/strategies")
         if strategies.status_code == 200 and not strategies.json():
-            # Optional: an enabled flag without strategies is on for everyone in the SDKs.
-            await self.http.post(f"{env}/strategies", json={"name": "default", "parameters": {}})
+            # An enabled flag without strategies would be on for everyone, probes included.
+            strategy = {"name": "default", "parameters": {}, "constraints": [PROBE_CONSTRAINT]}
+            _ok(await self.http.post(f"{env}/strategies", json=strategy))
         await self.set_flag(flag, False)
 
     async def set_flag(self, flag: str, on: bool) -> None:
         env = f"{self._feature(flag)}/environments/{ENVIRONMENT}"
         _ok(await self.http.post(f"{env}/{'on' if on else 'off'}"))
+
+    async def flag_events(self, flag: str) -> list[dict[str, Any]]:
+        """The flag's change events (Unleash admin events API), with their server times."""
+        r = await self.http.get("/api/admin/events", params={"feature": flag, "limit": 1000})
+        if r.status_code != 200:
+            return []
+        return [e for e in r.json().get("events", []) if isinstance(e, dict)]
 
     async def flag_enabled(self, flag: str) -> bool:
         body = _ok(await self.http.get(self._feature(flag))).json()
@@ -111,14 +130,33 @@ class Platform:
         return [s for s in states if isinstance(s, dict)]
 
     async def events(self, keptn_context: str) -> list[dict[str, Any]]:
+        """Every event of one keptnContext in the event store (bounded: 10 pages of 200)."""
+        out: list[dict[str, Any]] = []
+        params: dict[str, Any] = {
+            "keptnContext": keptn_context,
+            "project": PROJECT,
+            "pageSize": 200,
+        }
+        for _ in range(MAX_EVENT_PAGES):
+            r = await self.http.get("/api/mongodb-datastore/event", params=params)
+            if r.status_code != 200:
+                break
+            body = r.json()
+            out.extend(e for e in body.get("events", []) if isinstance(e, dict))
+            if not body.get("nextPageKey"):
+                break
+            params["nextPageKey"] = body["nextPageKey"]
+        return out
+
+    async def events_of_type(self, type_: str) -> list[dict[str, Any]]:
+        """The project's latest events of one type (those a monitor emits carry no context)."""
         r = await self.http.get(
             "/api/mongodb-datastore/event",
-            params={"keptnContext": keptn_context, "project": PROJECT, "pageSize": 100},
+            params={"type": type_, "project": PROJECT, "pageSize": 50},
         )
         if r.status_code != 200:
             return []
-        events = r.json().get("events", [])
-        return [e for e in events if isinstance(e, dict)]
+        return [e for e in r.json().get("events", []) if isinstance(e, dict)]
 
     # monitor (services API, problems API v2) -----------------------------------------------
     async def register_service(self, spec: dict[str, Any]) -> None:

@@ -28,7 +28,10 @@ def plot_timeline(
         top.plot(xs, [b.error_rate * 100 for b in buckets], color="#c01c28", drawstyle="steps-post")
         top.set_ylabel("errors (%)")
         top.set_ylim(-2, 102)
-        top.set_title("selfheal demo: fault → problem → flag → CDN → resolved")
+        story = "fault → problem → flag on → CDN"
+        if timeline.reached("flag_off"):
+            story += " → fault cleared → origin verified → flag off → app"
+        top.set_title(f"selfheal demo: {story}", fontsize=10)
         base = [0.0] * len(buckets)
         for who in ("app", "cdn", "-"):
             share = [b.share(who) * 100 for b in buckets]

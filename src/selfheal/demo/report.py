@@ -1,4 +1,9 @@
-"""The demo's verdict: checks, the timeline, the traffic, written as JSON (and a plot)."""
+"""The demo's verdict: checks, the timeline, the traffic, written as JSON (and a plot).
+
+A run is `valid` when its numbers measure what they claim (`invalid` lists why not, from
+`milestones.measurement_problems`); `ok` needs the loop closed, every check passed and a
+valid run.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfheal.demo.timeline import STEPS, Timeline
+from selfheal.demo.milestones import measurement_problems
+from selfheal.demo.timeline import Timeline
 from selfheal.demo.traffic import Sample, bucketize, totals
 
 
@@ -34,25 +40,66 @@ class Report:
     settings: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     files: dict[str, str] = field(default_factory=dict)
+    invalid: list[str] = field(default_factory=list)
+    """Why the numbers of this run cannot be trusted (empty: they can)."""
+    restoring: bool = False
+    """The platform restored by itself (mitigated problem, restore events)."""
+    restore_traffic: dict[str, Any] | None = None
+    """Requests and the errors users got from restore start to flag off (None: no restore)."""
+
+    @property
+    def valid(self) -> bool:
+        return not self.invalid
 
     @property
     def ok(self) -> bool:
-        return self.error is None and bool(self.checks) and all(c.ok for c in self.checks)
+        return (
+            self.error is None
+            and self.valid
+            and bool(self.checks)
+            and all(c.ok for c in self.checks)
+        )
+
+    def time_to_restore(self) -> float | None:
+        """Fault cleared → flag off, seconds (None unless both happened)."""
+        cleared, off = self.timeline.at.get("fault_cleared"), self.timeline.at.get("flag_off")
+        return round(off - cleared, 3) if cleared is not None and off is not None else None
 
     def check(self, name: str, ok: bool, detail: str = "") -> None:
         self.checks.append(Check(name, ok, detail))
+
+    def assess(
+        self, *, rate: float, load_stopped_at: float | None, load_ended_by: str | None
+    ) -> None:
+        """Add to `invalid` every reason the samples and the timeline cannot be trusted."""
+        for reason in measurement_problems(
+            self.timeline,
+            self.samples,
+            rate=rate,
+            load_stopped_at=load_stopped_at,
+            load_ended_by=load_ended_by,
+        ):
+            if reason not in self.invalid:
+                self.invalid.append(reason)
 
     def as_dict(self) -> dict[str, Any]:
         fault_at = self.timeline.fault_at
         origin = fault_at if fault_at is not None else self.started_at
         out: dict[str, Any] = {
             "ok": self.ok,
+            "valid": self.valid,
+            "invalid": list(self.invalid),
             "fault_at": fault_at,
             "fault_at_iso": _iso(fault_at),
         }
-        out.update({step: self.timeline.seconds(step) for step, _ in STEPS})
+        out.update(self.timeline.as_dict())
         out.update(
             {
+                "causal": not self.timeline.violations(),
+                "restoring": self.restoring,
+                "time_to_mitigate": self.timeline.seconds("first_cdn_response"),
+                "time_to_restore": self.time_to_restore(),
+                "restore_traffic": self.restore_traffic,
                 "timeline": [
                     {"step": step, "label": label, "seconds": secs, "note": note}
                     for step, label, secs, note in self.timeline.rows()

@@ -3,7 +3,11 @@
 Set up like the blog post (flag, project with the seed's shipyard and remediations, the
 website registered with the monitor under the seed's tags), run steady load, inject a fault,
 then watch — through the platform's public APIs only — until the problem is opened, the flag
-flipped, traffic served by the CDN and the problem resolved. Exit 0 only if that happened.
+flipped, traffic served by the CDN and the problem resolved. The fault clears after
+`fault_seconds` (the incident is over); a platform that restores by itself (its problem is
+*mitigated*, not resolved, while the fallback serves) is then watched until it has verified
+the origin, switched the flag off and resolved the problem. Exit 0 only if the loop closed
+and the run measured what it reports.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 
+from selfheal.core import pages
 from selfheal.demo.live import LiveState, render, timeline_table
 from selfheal.demo.loadgen import LoadGenerator
-from selfheal.demo.platform import PROJECT, Platform, is_ours
+from selfheal.demo.platform import FLAG_PROJECT, PROJECT, Platform, is_ours
 from selfheal.demo.processes import ProcessGroup
 from selfheal.demo.report import Report
 from selfheal.demo.stack import Stack, StackOptions
@@ -43,7 +48,11 @@ class DemoOptions:
     fault_latency_ms: float = 0.0
     baseline_seconds: float = 4.0
     timeout: float = 45.0
-    """Seconds after the fault to wait for the loop to close."""
+    """Seconds after the fault to wait for the mitigation (traffic on the CDN)."""
+    fault_seconds: float | None = 20.0
+    """The fault clears this long after it began; None keeps it for the whole run."""
+    restore_timeout: float = 90.0
+    """Seconds after the fault cleared to wait for a restoring platform to switch back."""
     settle_seconds: float = 1.5
     """Load kept on after the loop closed, to show the CDN serving steadily."""
     hold_seconds: float = 3.0
@@ -91,6 +100,7 @@ class Scenario:
         )
         self.report = Report(timeline=Watcher.new_timeline(), samples=[])
         self.state = LiveState(timeline=self.report.timeline)
+        self._fault_clearer: asyncio.Task[None] | None = None
 
     def say(self, message: str) -> None:
         self.state.steps.append(message)
@@ -104,15 +114,16 @@ class Scenario:
         report.urls = {
             "website": ep.website + "/",
             "cdn": ep.cdn + "/",
-            "flags": f"{ep.platform}/flags",
-            "problems": f"{ep.platform}/problems",
-            "sequences": f"{ep.platform}/bridge/project/{PROJECT}",
+            "flag": pages.absolute(ep.platform, pages.flag(FLAG_PROJECT, FLAG_NAME)),
+            "problems": pages.absolute(ep.platform, pages.problems()),
+            "sequences": pages.absolute(ep.platform, pages.project(PROJECT)),
             "platform": ep.platform,
         }
         report.settings = {
             "rate": self.options.rate,
             "fault_rate": self.options.fault_rate,
             "fault_latency_ms": self.options.fault_latency_ms,
+            "fault_seconds": self.options.fault_seconds,
             "data_dir": str(self.data_dir),
         }
         try:
@@ -138,6 +149,10 @@ class Scenario:
             report.error = report.error or "interrupted"
             raise
         finally:
+            if self._fault_clearer is not None:
+                self._fault_clearer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                    await self._fault_clearer
             self.stack.stop()
             if not report.files:
                 self._finish()
@@ -204,30 +219,27 @@ class Scenario:
         opts, ep, report = self.options, self.stack.endpoints, self.report
         await self.bring_up(plain, platform)
         async with httpx.AsyncClient(timeout=2.0, limits=httpx.Limits(max_connections=100)) as load:
-            max_total = opts.baseline_seconds + opts.timeout + opts.settle_seconds + 5
             gen = LoadGenerator(
-                ep.website + "/", load, rate=opts.rate, duration=max_total, on_sample=self.state.add
+                ep.website + "/",
+                load,
+                rate=opts.rate,
+                duration=self._load_bound(),
+                on_sample=self.state.add,
             )
             report.samples = gen.samples
             task = asyncio.create_task(gen.run())
+            watcher = Watcher(platform, report.timeline, samples=gen.samples, say=self.say)
             try:
                 self.state.phase = "baseline load"
                 await self._sleep_checking(opts.baseline_seconds)
-                watcher = Watcher(platform, report.timeline, samples=gen.samples, say=self.say)
                 self.state.phase = "fault injected"
-                report.timeline.fault_at = time.time()
-                r = await plain.post(
-                    f"{ep.website}/_fault",
-                    json={"rate": opts.fault_rate, "latency_ms": opts.fault_latency_ms},
-                )
-                r.raise_for_status()
-                self.say(f"fault injected: {opts.fault_rate:.0%} of backend calls fail")
-                deadline = time.monotonic() + opts.timeout
-                while time.monotonic() < deadline and not watcher.closed:
-                    self.stack.check_alive()
-                    await watcher.poll()
-                    self._update_state(watcher)
-                    await asyncio.sleep(0.2)
+                await self._inject_fault(plain, watcher)
+                await self._watch(watcher, opts.timeout, lambda: watcher.mitigated)
+                if watcher.restoring and opts.fault_seconds is not None:
+                    self.state.phase = "mitigated; restoring once the fault clears"
+                    fault_at = report.timeline.fault_at or time.time()
+                    wait = fault_at + opts.fault_seconds - time.time() + opts.restore_timeout
+                    await self._watch(watcher, wait, lambda: watcher.restored)
                 self.state.phase = "verifying"
                 await self._sleep_checking(opts.settle_seconds)
                 await watcher.poll()
@@ -235,8 +247,50 @@ class Scenario:
             finally:
                 gen.stop()
                 await task
-        await watcher.verify(report)
+        await watcher.verify(report, load_stopped_at=gen.stopped_at)
+        report.urls.update(watcher.links(ep.platform))
+        report.assess(rate=opts.rate, load_stopped_at=gen.stopped_at, load_ended_by=gen.ended_by)
         self.state.phase = "done: loop closed" if report.ok else "done: loop NOT closed"
+
+    def _load_bound(self) -> float:
+        """Longer than the run can last: the runner stops the load, its bound never does."""
+        opts = self.options
+        restore = (opts.fault_seconds or 0.0) + opts.restore_timeout
+        return opts.baseline_seconds + opts.timeout + restore + opts.settle_seconds + 60.0
+
+    async def _watch(self, watcher: Watcher, seconds: float, done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not done():
+            self.stack.check_alive()
+            await watcher.poll()
+            self._update_state(watcher)
+            if done():
+                break
+            await asyncio.sleep(0.2)
+
+    async def _inject_fault(self, plain: httpx.AsyncClient, watcher: Watcher) -> None:
+        """Set the fault; its onset is the website's own record of it."""
+        opts, ep = self.options, self.stack.endpoints
+        asked = time.time()
+        r = await plain.post(
+            f"{ep.website}/_fault",
+            json={"rate": opts.fault_rate, "latency_ms": opts.fault_latency_ms},
+        )
+        r.raise_for_status()
+        watcher.fault_set(_changed_at(r) or asked)
+        self.say(f"fault injected: {opts.fault_rate:.0%} of backend calls fail")
+        if opts.fault_seconds is not None:
+            self._fault_clearer = asyncio.create_task(self._clear_fault_later(plain, watcher))
+
+    async def _clear_fault_later(self, plain: httpx.AsyncClient, watcher: Watcher) -> None:
+        """The incident ends: the fault clears `fault_seconds` after it began."""
+        assert self.options.fault_seconds is not None
+        onset = self.report.timeline.fault_at or time.time()
+        await asyncio.sleep(max(0.0, onset + self.options.fault_seconds - time.time()))
+        asked = time.time()
+        r = await plain.delete(f"{self.stack.endpoints.website}/_fault")
+        r.raise_for_status()
+        watcher.fault_cleared(_changed_at(r) or asked)
 
     def _update_state(self, watcher: Watcher) -> None:
         self.state.problem = watcher.problem_summary()
@@ -260,20 +314,32 @@ class Scenario:
             await asyncio.sleep(1.0)
 
     def print_summary(self) -> None:
-        self.console.print(timeline_table(self.report.timeline))
-        for check in self.report.checks:
+        report = self.report
+        self.console.print(timeline_table(report.timeline))
+        for check in report.checks:
             mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
             self.console.print(f" {mark} {check.name}  [dim]{check.detail}[/dim]")
-        if self.report.error:
-            self.console.print(f"[red]error:[/red] {self.report.error}")
-        for name, path in self.report.files.items():
+        for reason in report.invalid:
+            self.console.print(f" [red]✗ not measured:[/red] {reason}", highlight=False)
+        if report.error:
+            self.console.print(f"[red]error:[/red] {report.error}")
+        for name in ("problem", "sequence"):
+            if name in report.urls:
+                self.console.print(f"{name}: {report.urls[name]}", soft_wrap=True, highlight=False)
+        for name, path in report.files.items():
             self.console.print(f"{name}: {path}")
-        verdict = (
-            "[bold green]the loop closed[/bold green]"
-            if self.report.ok
-            else "[bold red]the loop did not close[/bold red]"
-        )
+        if report.ok:
+            verdict = "[bold green]the loop closed[/bold green]"
+        elif not report.valid:
+            verdict = "[bold red]this run could not measure the loop (see above)[/bold red]"
+        else:
+            verdict = "[bold red]the loop did not close[/bold red]"
         self.console.print(verdict)
+
+
+def _changed_at(response: httpx.Response) -> float | None:
+    value = response.json().get("changed_at")
+    return float(value) if isinstance(value, int | float) else None
 
 
 __all__ = ["DemoOptions", "Scenario", "is_ours", "monitor_spec"]

@@ -22,6 +22,21 @@ class NotReady(RuntimeError):
     """Something did not come up before its deadline."""
 
 
+class PortTaken(NotReady):
+    """Another process answers on a port chosen for one of ours (a leftover of an earlier
+    run, or another program that took the free port first): measuring it would measure
+    somebody else's website."""
+
+
+def check_pid(child: Child, answered: str | None, url: str) -> None:
+    """Fail unless the process that answered `url` is `child` (its pid, as it reported it)."""
+    if answered is not None and answered != str(child.process.pid):
+        raise PortTaken(
+            f"{url} is answered by process {answered}, not by the {child.name} this run "
+            f"started (pid {child.process.pid})"
+        )
+
+
 @dataclass(frozen=True)
 class Endpoints:
     platform: str
@@ -130,12 +145,13 @@ class Stack:
         async def up(url: str) -> bool:
             return (await client.get(url, timeout=2.0)).status_code == 200
 
-        await wait_until(
-            lambda: up(f"{self.endpoints.cdn}/healthz"),
-            what="the CDN",
-            deadline=deadline,
-            child=self.children["cdn"],
-        )
+        async def cdn_up() -> bool:
+            url = f"{self.endpoints.cdn}/healthz"
+            r = await client.get(url, timeout=2.0)
+            check_pid(self.children["cdn"], r.headers.get("x-process-id"), url)
+            return r.status_code == 200
+
+        await wait_until(cdn_up, what="the CDN", deadline=deadline, child=self.children["cdn"])
         await wait_until(
             lambda: up(f"{self.endpoints.platform}/readyz"),
             what="the platform",
@@ -145,8 +161,14 @@ class Stack:
 
     async def wait_website(self, client: httpx.AsyncClient, timeout: float = 30.0) -> None:
         async def flags_loaded() -> bool:
-            r = await client.get(f"{self.endpoints.website}/_status", timeout=2.0)
-            return r.status_code == 200 and bool(r.json().get("flags_ready"))
+            url = f"{self.endpoints.website}/_status"
+            r = await client.get(url, timeout=2.0)
+            if r.status_code != 200:
+                return False
+            body = r.json()
+            pid = body.get("pid")
+            check_pid(self.children["website"], None if pid is None else str(pid), url)
+            return bool(body.get("flags_ready"))
 
         await wait_until(
             flags_loaded,

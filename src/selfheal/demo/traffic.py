@@ -9,13 +9,16 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One request: when it was sent (epoch s), how long it took, its status (0 = no answer)
-    and who served it (`X-Served-By`: app, cdn, or '-' without an answer)."""
+    """One request: when it left (epoch s, taken as the request is issued), how long it took,
+    its status (0 = no answer), who served it (`X-Served-By`: app, cdn, or '-' without an
+    answer) and when the website decided that (`X-Served-At`, the server's clock; None
+    without an answer)."""
 
     sent_at: float
     latency: float
     status: int
     served_by: str
+    served_at: float | None = None
 
     @property
     def ok(self) -> bool:

@@ -1,13 +1,30 @@
-"""Watches the loop through the platform's APIs and marks each milestone the first time it is
-seen; then checks the end state a user would check by hand."""
+"""Watches the loop through the platform's APIs, keeps what the servers said, and checks the
+end state a user would check by hand.
+
+The watcher only collects (`ServerRecord`); the timeline is rebuilt from that record after
+every poll by `milestones.apply`, so each step carries the server's timestamp however late
+the watcher happened to look.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 from collections.abc import Callable
 from typing import Any
 
+from selfheal.core import pages
+from selfheal.demo.milestones import (
+    PROBLEM_MITIGATED,
+    RESOLVED_STATES,
+    RESTORE_EVENTS,
+    ServerRecord,
+    about,
+    apply,
+    flag_changes,
+    parse_time,
+    problem_status,
+    sequence_outcome,
+    window_traffic,
+)
 from selfheal.demo.platform import Platform, is_ours
 from selfheal.demo.report import Report
 from selfheal.demo.timeline import Timeline
@@ -15,30 +32,13 @@ from selfheal.demo.traffic import Sample
 from selfheal.demo.website import FLAG_NAME
 
 OPEN = "OPEN"
-RESOLVED_STATES = ("CLOSED", "RESOLVED")
+SEQUENCE_OUTCOMES = ("remediated", "restored")
 
-
-def parse_time(value: Any) -> float | None:
-    """Epoch seconds from an ISO string, epoch ms or epoch s; None if unknown."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value) / 1000.0 if value > 1e11 else float(value)
-    if isinstance(value, str) and value:
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed.timestamp()
-    return None
+__all__ = ["Watcher", "parse_time", "problem_id", "sequence_context", "sequence_outcome"]
 
 
 def problem_id(problem: dict[str, Any]) -> str:
     return str(problem.get("problemId") or problem.get("id") or problem.get("PID") or "")
-
-
-def problem_status(problem: dict[str, Any]) -> str:
-    return str(problem.get("status") or problem.get("State") or "").upper()
 
 
 def sequence_context(sequence: dict[str, Any]) -> str:
@@ -48,15 +48,6 @@ def sequence_context(sequence: dict[str, Any]) -> str:
         or sequence.get("context")
         or ""
     )
-
-
-def sequence_outcome(sequence: dict[str, Any]) -> str | None:
-    if sequence.get("outcome"):
-        return str(sequence["outcome"])
-    for stage in sequence.get("stages") or []:
-        if isinstance(stage, dict) and stage.get("outcome"):
-            return str(stage["outcome"])
-    return None
 
 
 class Watcher:
@@ -72,94 +63,148 @@ class Watcher:
         self.timeline = timeline
         self.samples = samples
         self.say = say
-        self.problem: dict[str, Any] | None = None
-        self.sequence: dict[str, Any] | None = None
-        self.events: list[dict[str, Any]] = []
+        self.record = ServerRecord(fault_at=timeline.fault_at, samples=samples)
         self.comments: list[dict[str, Any]] = []
-        self.flag_on = False
-        self._scanned = 0
+        self._mitigated_events: list[dict[str, Any]] = []
+        self.problems_before_fault: list[str] = []
+        """Our problems already open when the fault began (the run did not start healthy)."""
 
     @staticmethod
     def new_timeline() -> Timeline:
         return Timeline()
 
     @property
-    def closed(self) -> bool:
-        """Every milestone seen, the sequence finished, and feedback on the problem."""
-        needed = ("problem_opened", "flag_on", "first_cdn_response", "problem_resolved")
+    def problem(self) -> dict[str, Any] | None:
+        return self.record.problem
+
+    @property
+    def sequence(self) -> dict[str, Any] | None:
+        return self.record.sequence
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.record.events
+
+    @property
+    def flag_on(self) -> bool:
+        changes = flag_changes(self.record)
+        return bool(changes) and changes[-1][1]
+
+    @property
+    def restoring(self) -> bool:
+        """The platform keeps the problem open as *mitigated* and restores by itself."""
+        problem = self.record.problem or {}
         return (
-            all(self.timeline.reached(step) for step in needed)
-            and self.timeline.reached("sequence_finished")
-            and bool(self.comments)
+            problem.get("mitigated") is True
+            or any(self.timeline.reached(s) for s in ("problem_mitigated", "origin_verified"))
+            or self.timeline.reached("restore_started")
+            or any(e.get("type") in RESTORE_EVENTS for e in self.record.events)
         )
 
-    def _mark(self, step: str, when: float, note: str = "") -> None:
-        if self.timeline.mark(step, when, note):
+    @property
+    def mitigated(self) -> bool:
+        """Traffic is on the fallback and the platform has said what it did about it."""
+        t = self.timeline
+        basics = all(t.reached(s) for s in ("problem_opened", "flag_on", "first_cdn_response"))
+        if not basics or not self.comments:
+            return False
+        if self.restoring:
+            return True
+        return t.reached("problem_resolved") and t.reached("sequence_finished")
+
+    @property
+    def restored(self) -> bool:
+        t = self.timeline
+        return t.reached("flag_off") and t.reached("problem_resolved")
+
+    @property
+    def closed(self) -> bool:
+        """Every milestone of the loop seen (for a restoring platform: both halves)."""
+        if not self.mitigated:
+            return False
+        return self.restored if self.restoring else True
+
+    def fault_set(self, at: float) -> None:
+        self.record.fault_at = at
+        self.timeline.fault_at = at
+
+    def fault_cleared(self, at: float) -> None:
+        self.record.fault_cleared_at = at
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        for step in apply(self.record, self.timeline):
             secs = self.timeline.seconds(step)
-            self.say(f"+{secs:.2f}s {step.replace('_', ' ')} {note}".rstrip())
+            label = step.replace("_", " ")
+            note = self.timeline.notes.get(step, "")
+            self.say(f"+{secs:.2f}s {label} {note}".rstrip() if secs is not None else label)
 
     async def poll(self) -> None:
-        now = time.time()
-        self._scan_samples()
-        await self._poll_problem(now)
-        if not self.flag_on and await self.platform.flag_enabled(FLAG_NAME):
-            self.flag_on = True
-            self._mark("flag_on", now)
-        await self._poll_sequence(now)
-        if self.problem is not None:
-            self.comments = await self.platform.comments(problem_id(self.problem))
+        await self._poll_problem()
+        self.record.flag_events = await self.platform.flag_events(FLAG_NAME)
+        await self._poll_sequence()
+        if self.record.problem is not None:
+            self.comments = await self.platform.comments(problem_id(self.record.problem))
+        self._rebuild()
 
-    def _scan_samples(self) -> None:
-        fault_at = self.timeline.fault_at or 0.0
-        for sample in self.samples[self._scanned :]:
-            if sample.served_by == "cdn" and sample.ok and sample.sent_at >= fault_at:
-                self._mark("first_cdn_response", sample.done_at)
-        self._scanned = len(self.samples)
+    async def _poll_problem(self) -> None:
+        fault_at = self.record.fault_at or 0.0
+        ours = [p for p in await self.platform.problems() if is_ours(p)]
+        after: list[tuple[float, dict[str, Any]]] = []
+        before = []
+        for p in ours:
+            start = parse_time(p.get("startTime"))
+            if start is None:
+                continue
+            if start >= fault_at:
+                after.append((start, p))
+                continue
+            end = parse_time(p.get("endTime"))
+            if problem_status(p) not in RESOLVED_STATES or (end is not None and end > fault_at):
+                before.append(str(p.get("displayId") or problem_id(p)))
+        self.problems_before_fault = sorted(set(before))
+        if after:
+            # The first problem opened after the fault is the one the fault caused.
+            self.record.problem = min(after, key=lambda pair: pair[0])[1]
 
-    async def _poll_problem(self, now: float) -> None:
-        fault_at = self.timeline.fault_at or 0.0
-        candidates = [
-            p
-            for p in await self.platform.problems()
-            if is_ours(p) and (parse_time(p.get("startTime")) or now) >= fault_at - 30
-        ]
-        if not candidates:
-            return
-        problem = max(candidates, key=lambda p: parse_time(p.get("startTime")) or 0.0)
-        self.problem = problem
-        status = problem_status(problem)
-        title = str(problem.get("title") or problem.get("ProblemTitle") or "")
-        if status == OPEN or status in RESOLVED_STATES:
-            self._mark("problem_opened", now, f"{problem.get('displayId', '')} {title}".strip())
-        if status in RESOLVED_STATES:
-            self._mark("problem_resolved", now)
-
-    async def _poll_sequence(self, now: float) -> None:
+    async def _poll_sequence(self) -> None:
+        fault_at = self.record.fault_at or 0.0
         sequences = [
-            s for s in await self.platform.sequences() if "remediation" in str(s.get("name", ""))
+            s
+            for s in await self.platform.sequences()
+            if "remediation" in str(s.get("name", ""))
+            and (parse_time(s.get("created") or s.get("time")) or fault_at) >= fault_at
         ]
         if not sequences:
             return
-        sequence = max(
-            sequences, key=lambda s: parse_time(s.get("time") or s.get("created")) or 0.0
+        pid = problem_id(self.record.problem) if self.record.problem else ""
+        for_problem = [s for s in sequences if pid and pid in str(s.get("problemURL") or "")]
+        sequence = min(
+            for_problem or sequences,
+            key=lambda s: parse_time(s.get("created") or s.get("time")) or 0.0,
         )
-        self.sequence = sequence
+        self.record.sequence = sequence
         context = sequence_context(sequence)
-        if context and not self.timeline.reached("action_triggered"):
-            self.events = await self.platform.events(context)
-            for event in self.events:
-                if str(event.get("type", "")).endswith(".action.triggered"):
-                    action = (event.get("data") or {}).get("action") or {}
-                    note = f"{action.get('action', '')} {action.get('value', '')}".strip()
-                    self._mark("action_triggered", parse_time(event.get("time")) or now, note)
-                    break
-        if str(sequence.get("state", "")) == "finished":
-            self._mark("sequence_finished", now, sequence_outcome(sequence) or "")
+        events = await self.platform.events(context) if context else []
+        problem = self.record.problem
+        if (
+            problem is not None
+            and self.restoring
+            and not any(about(e, problem) for e in self._mitigated_events)
+        ):
+            # The monitor's mitigated event carries the problem's id but no keptnContext.
+            self._mitigated_events = await self.platform.events_of_type(PROBLEM_MITIGATED)
+        self.record.events = events + self._mitigated_events
 
     def problem_summary(self) -> str:
         if self.problem is None:
             return "none"
-        return f"{problem_status(self.problem)} {self.problem.get('displayId', '')} {self.problem.get('title', '')}".strip()
+        status = problem_status(self.problem)
+        if status == OPEN and self.timeline.reached("problem_mitigated"):
+            status = "OPEN (mitigated)"
+        return (
+            f"{status} {self.problem.get('displayId', '')} {self.problem.get('title', '')}".strip()
+        )
 
     def sequence_summary(self) -> str:
         if self.sequence is None:
@@ -170,8 +215,22 @@ class Watcher:
             f" ({outcome})" if outcome else ""
         )
 
-    async def verify(self, report: Report) -> None:
-        """The end state, each checked through a public API."""
+    def links(self, base_url: str) -> dict[str, str]:
+        """This run's own problem and sequence pages (the one link builder, core/pages.py)."""
+        out = {}
+        if self.problem is not None and problem_id(self.problem):
+            out["problem"] = pages.absolute(base_url, pages.problem(problem_id(self.problem)))
+        if self.sequence is not None and sequence_context(self.sequence):
+            out["sequence"] = pages.absolute(
+                base_url, pages.sequence(sequence_context(self.sequence))
+            )
+        return out
+
+    async def verify(
+        self, report: Report, *, load_stopped_at: float | None, tail_seconds: float = 1.5
+    ) -> None:
+        """The end state, each checked through a public API. `load_stopped_at`: when the
+        load generator stopped sending; "the last responses" are the ones before that."""
         t = self.timeline
         report.check(
             "problem opened", t.reached("problem_opened"), t.notes.get("problem_opened", "")
@@ -179,20 +238,42 @@ class Watcher:
         report.check(
             "action triggered", t.reached("action_triggered"), t.notes.get("action_triggered", "")
         )
+        end = load_stopped_at if load_stopped_at is not None else 0.0
+        tail = [s for s in self.samples if s.sent_at >= end - tail_seconds and s.status]
         flag = await self.platform.flag_enabled(FLAG_NAME)
-        report.check("flag on", flag, f"{FLAG_NAME} in production, via the admin API")
-        tail = [s for s in self.samples if s.sent_at >= time.time() - 1.5 and s.status]
-        cdn_ok = bool(tail) and all(s.served_by == "cdn" and s.ok for s in tail)
-        report.check("traffic served by the CDN", cdn_ok, f"last {len(tail)} responses")
-        report.check("problem resolved", t.reached("problem_resolved"))
+        if self.restoring and t.reached("fault_cleared"):
+            report.check("flag on during the fault", t.reached("flag_on"))
+            report.check("fault cleared", True, f"{t.seconds('fault_cleared')} s after onset")
+            report.check("origin verified", t.reached("origin_verified"))
+            report.check("flag off after the restore", not flag and t.reached("flag_off"))
+            app_ok = bool(tail) and all(s.served_by == "app" and s.ok for s in tail)
+            report.check("traffic back on the app", app_ok, f"last {len(tail)} responses")
+        else:
+            report.check("flag on", flag, f"{FLAG_NAME} in production, via the admin API")
+            cdn_ok = bool(tail) and all(s.served_by == "cdn" and s.ok for s in tail)
+            report.check("traffic served by the CDN", cdn_ok, f"last {len(tail)} responses")
+        if self.restoring and not t.reached("fault_cleared"):
+            report.check("problem mitigated", t.reached("problem_mitigated"), "fault kept")
+        else:
+            report.check("problem resolved", t.reached("problem_resolved"))
         texts = [str(c.get("message") or c.get("content") or "") for c in self.comments]
         report.comments = texts
         report.check("comments on the problem", bool(texts), f"{len(texts)} comments")
         outcome = sequence_outcome(self.sequence) if self.sequence else None
+        wanted = SEQUENCE_OUTCOMES if self.restoring else ("remediated",)
         report.check(
-            "sequence remediated",
-            outcome in ("remediated", "restored"),
-            outcome or "no sequence seen",
+            f"sequence {'finished' if self.restoring else 'remediated'}",
+            outcome in wanted,
+            outcome or (f"{self.sequence_summary()}" if self.sequence else "no sequence seen"),
         )
+        if self.problems_before_fault:
+            report.invalid.append(
+                "problems already open before the fault: " + ", ".join(self.problems_before_fault)
+            )
         report.problem = self.problem or {}
         report.sequence = self.sequence or {}
+        report.restoring = self.restoring
+        started = t.at.get("restore_started")
+        if started is not None:
+            stop = t.at.get("flag_off", end)
+            report.restore_traffic = window_traffic(self.samples, started, stop)

@@ -3,15 +3,28 @@
 `EnableStaticContent` off: the app renders its page (blue banner) by calling `Backend`, which
 is where faults live, including the seed's `?statusCode=500`. On: it fetches the static copy
 from the CDN (green banner) and never enters its own code path. Every page answer carries
-`X-Served-By: app|cdn`, and `/metrics` counts requests by status and served_by.
+`X-Served-By: app|cdn` and `X-Served-At` (when the website decided, epoch seconds: the demo
+report's "first response served by the CDN" is this server time, not the load generator's),
+and `/metrics` counts requests by status and served_by.
+
+The flag is evaluated with an Unleash context: `sessionId` from the `sessionId` cookie (set
+on the first answer, and sent by the load generator per virtual user) so a gradual rollout
+with stickiness `sessionId` keeps each user on one side; and the custom property
+`selfhealProbe` from the `X-Selfheal-Probe` header, so the kill switch's constraint
+`selfhealProbe NOT_IN ["true"]` lets selfheal's probes reach the app while users get the
+CDN. Probe requests are counted apart (`http_probe_requests_total`), never in the
+user-facing `http_requests_total`.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import time
+from collections.abc import Callable
 from importlib.resources import files
 from string import Template
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 from prometheus_client import (
@@ -31,6 +44,10 @@ from selfheal.demo.flagsource import FlagSource
 
 FLAG_NAME = "EnableStaticContent"
 SERVED_BY = "X-Served-By"
+SERVED_AT = "X-Served-At"
+PROBE_HEADER = "X-Selfheal-Probe"
+PROBE_PROPERTY = "selfhealProbe"
+SESSION_COOKIE = "sessionId"
 ERROR_PAGE = "<!doctype html><title>500 Internal Server Error</title><h1>Internal Server Error</h1>"
 
 
@@ -69,9 +86,32 @@ class WebsiteMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
 
-    def observe(self, method: str, status: int, served_by: str, seconds: float) -> None:
+        self.probes = Counter(
+            "http_probe_requests",
+            "Probe requests (X-Selfheal-Probe), kept out of the user-facing counters",
+            ["method", "status", "served_by"],
+            registry=registry,
+        )
+
+    def observe(
+        self, method: str, status: int, served_by: str, seconds: float, *, probe: bool = False
+    ) -> None:
+        if probe:
+            self.probes.labels(method, str(status), served_by).inc()
+            return
         self.requests.labels(method, str(status), served_by).inc()
         self.latency.labels(served_by).observe(seconds)
+
+
+def flag_context(request: Request, session: str | None) -> dict[str, Any]:
+    """The Unleash context of one page request: its session and whether it is a probe."""
+    context: dict[str, Any] = {"properties": {}}
+    if session:
+        context["sessionId"] = session
+    probe = request.headers.get(PROBE_HEADER)
+    if probe is not None:
+        context["properties"][PROBE_PROPERTY] = probe.strip().lower()
+    return context
 
 
 def app_template() -> Template:
@@ -87,6 +127,7 @@ def create_website(
     *,
     registry: CollectorRegistry | None = None,
     flag_name: str = FLAG_NAME,
+    clock: Callable[[], float] = time.time,
 ) -> Starlette:
     registry = registry if registry is not None else CollectorRegistry()
     metrics = WebsiteMetrics(registry)
@@ -114,15 +155,32 @@ def create_website(
 
     async def page(request: Request) -> Response:
         start = time.perf_counter()
-        served_by = "cdn" if flags.is_enabled(flag_name) else "app"
+        probe = PROBE_HEADER.lower() in request.headers
+        session = request.cookies.get(SESSION_COOKIE)
+        new_session = None if session or probe else secrets.token_hex(8)
+        context = flag_context(request, session or new_session)
+        decided_at = clock()
+        served_by = "cdn" if flags.is_enabled(flag_name, context) else "app"
         if served_by == "cdn":
             status, body = await serve_cdn()
         else:
             status, body = await serve_app(request)
-        metrics.observe(request.method, status, served_by, time.perf_counter() - start)
-        return HTMLResponse(
-            body, status_code=status, headers={SERVED_BY: served_by, "Cache-Control": "no-store"}
+        metrics.observe(request.method, status, served_by, time.perf_counter() - start, probe=probe)
+        response = HTMLResponse(
+            body,
+            status_code=status,
+            headers={
+                SERVED_BY: served_by,
+                SERVED_AT: f"{decided_at:.6f}",
+                "Cache-Control": "no-store",
+            },
         )
+        if new_session:
+            response.set_cookie(SESSION_COOKIE, new_session, httponly=True, samesite="lax")
+        return response
+
+    def fault_json() -> dict[str, Any]:
+        return {**backend.fault.as_dict(), "changed_at": backend.fault_changed_at}
 
     async def fault(request: Request) -> Response:
         if request.method == "POST":
@@ -137,7 +195,7 @@ def create_website(
             backend.set_fault(new)
         elif request.method == "DELETE":
             backend.set_fault(Fault())
-        return JSONResponse(backend.fault.as_dict())
+        return JSONResponse(fault_json())
 
     async def status(request: Request) -> Response:
         return JSONResponse(
@@ -145,8 +203,9 @@ def create_website(
                 "flags_ready": flags.ready(),
                 "flag": flag_name,
                 "enabled": flags.is_enabled(flag_name),
-                "fault": backend.fault.as_dict(),
+                "fault": fault_json(),
                 "backend_calls": backend.calls,
+                "pid": os.getpid(),
             }
         )
 

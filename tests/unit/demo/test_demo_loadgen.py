@@ -44,6 +44,26 @@ async def test_sends_rate_times_duration_requests_and_stops() -> None:
     assert {s.status for s in samples} <= {200, 500}
 
 
+async def test_each_virtual_user_keeps_its_session_and_samples_carry_server_time() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["cookie"])
+        return httpx.Response(200, headers={"X-Served-By": "cdn", "X-Served-At": "123.25"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
+        gen = LoadGenerator("http://site/", client, rate=400, duration=0.05, users=4)
+        samples = await gen.run()
+    assert len(samples) == 20
+    assert len(set(seen)) == 4
+    assert seen[:4] == seen[4:8]
+    assert all(c.startswith("sessionId=") for c in seen)
+    assert {s.served_at for s in samples} == {123.25}
+    assert gen.ended_by == "count"
+    assert gen.started_at is not None and gen.stopped_at is not None
+    assert all(gen.started_at <= s.sent_at <= gen.stopped_at + 1 for s in samples)
+
+
 async def test_stop_ends_early() -> None:
     seen: list[Sample] = []
     async with site_client(0.0) as client:
@@ -52,6 +72,7 @@ async def test_stop_ends_early() -> None:
         samples = await gen.run()
     assert samples == seen
     assert len(samples) <= 1
+    assert gen.ended_by == "stop"
 
 
 def test_rejects_unbounded_settings() -> None:

@@ -1,133 +1,213 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-import httpx
-
-from selfheal.demo.platform import Platform, problem_tags
+from selfheal.core import pages
+from selfheal.demo.platform import problem_tags
 from selfheal.demo.report import Report
 from selfheal.demo.timeline import Timeline
 from selfheal.demo.traffic import Sample
 from selfheal.demo.watch import Watcher, parse_time
-
-TAGS = [
-    {"key": "keptn_project", "value": "website"},
-    {"key": "keptn_stage", "value": "production"},
-    {"key": "keptn_service", "value": "front-end"},
-]
+from tests.support.demoplatform import CONTEXT, T0, TAGS, FakePlatform
 
 
-class FakePlatform:
-    """The subset of the platform's HTTP APIs the watcher reads, with a state tests move."""
-
-    def __init__(self) -> None:
-        self.problem_status: str | None = None
-        self.flag = False
-        self.sequence_state: str | None = None
-        self.comments: list[str] = []
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if path == "/api/v2/problems":
-            problems = []
-            if self.problem_status:
-                problems.append(
-                    {
-                        "problemId": "P-1",
-                        "displayId": "P-1",
-                        "title": "Failure rate increase",
-                        "status": self.problem_status,
-                        "startTime": int(time.time() * 1000),
-                        "entityTags": TAGS,
-                    }
-                )
-            return httpx.Response(200, json={"problems": problems})
-        if path == "/api/v2/problems/P-1/comments":
-            return httpx.Response(200, json={"comments": [{"message": m} for m in self.comments]})
-        if path == "/api/admin/projects/default/features/EnableStaticContent":
-            return httpx.Response(
-                200, json={"environments": [{"name": "production", "enabled": self.flag}]}
-            )
-        if path == "/api/controlPlane/v1/sequence/website":
-            states = []
-            if self.sequence_state:
-                outcome = "remediated" if self.sequence_state == "finished" else None
-                states.append(
-                    {
-                        "name": "remediation",
-                        "state": self.sequence_state,
-                        "shkeptncontext": "ctx-1",
-                        "outcome": outcome,
-                    }
-                )
-            return httpx.Response(200, json={"states": states})
-        if path == "/api/mongodb-datastore/event":
-            assert request.url.params["keptnContext"] == "ctx-1"
-            event = {
-                "type": "sh.keptn.event.action.triggered",
-                "time": "2030-01-01T00:00:00.500Z",
-                "data": {"action": {"action": "featuretoggle", "value": "EnableStaticContent:on"}},
-            }
-            return httpx.Response(200, json={"events": [event]})
-        return httpx.Response(404, json={"message": "no"})
-
-
-def make() -> tuple[FakePlatform, Watcher, list[Sample], Timeline]:
-    fake = FakePlatform()
-    client = httpx.AsyncClient(transport=httpx.MockTransport(fake.handle), base_url="http://p")
-    timeline = Timeline(fault_at=time.time() - 1.0)
+def make(fake: FakePlatform) -> tuple[Watcher, list[Sample], Timeline]:
+    timeline = Timeline()
     samples: list[Sample] = []
-    return fake, Watcher(Platform(client), timeline, samples=samples), samples, timeline
+    watcher = Watcher(fake.client(), timeline, samples=samples)
+    watcher.fault_set(T0)
+    return watcher, samples, timeline
 
 
-async def test_marks_each_milestone_once_as_the_loop_closes() -> None:
-    fake, watcher, samples, timeline = make()
+def cdn(at: float, served_at: float | None = None) -> Sample:
+    return Sample(at, 0.01, 200, "cdn", served_at if served_at is not None else at + 0.005)
+
+
+def app(at: float, status: int = 200) -> Sample:
+    return Sample(at, 0.01, status, "app", at + 0.005)
+
+
+def steady(start: float, end: float, served_by: str = "cdn") -> list[Sample]:
+    """20 requests/s sent in [start, end), all answered 200 by `served_by`."""
+    count = round((end - start) * 20)
+    return [
+        Sample(start + i * 0.05, 0.01, 200, served_by, start + i * 0.05 + 0.005)
+        for i in range(count)
+    ]
+
+
+def remediated(fake: FakePlatform) -> None:
+    """The servers' records of a closed loop: problem 1.20 s, action 1.30, flag 1.40."""
+    fake.problem_start = T0 + 1.2
+    fake.event("sh.keptn.event.production.remediation.triggered", T0 + 1.21)
+    fake.event(
+        "sh.keptn.event.action.triggered",
+        T0 + 1.3,
+        action={"action": "toggle-feature", "value": {"EnableStaticContent": "on"}},
+    )
+    fake.flag_changes.append((T0 + 1.4, True))
+    fake.sequence_state = "started"
+
+
+async def test_every_milestone_is_the_servers_time_however_late_the_watcher_looks() -> None:
+    fake = FakePlatform()
+    watcher, samples, timeline = make(fake)
+    remediated(fake)
+    samples.extend([app(T0 - 1.0), app(T0 + 0.5, 500), cdn(T0 + 1.41, served_at=T0 + 1.43)])
+    fake.problem_end = T0 + 6.0
+    fake.sequence_state = "finished"
+    fake.sequence_updated = T0 + 6.2
+    fake.event("sh.keptn.event.production.remediation.finished", T0 + 6.1)
+    fake.comments = ["Keptn triggered action toggle-feature"]
+    # One poll, long after everything happened: the poll's own time appears nowhere.
+    await watcher.poll()
+    reached = {k: v for k, v in timeline.as_dict().items() if v is not None}
+    assert reached == {
+        "problem_opened": 1.2,
+        "action_triggered": 1.3,
+        "flag_on": 1.4,
+        "first_cdn_response": 1.43,
+        "problem_resolved": 6.0,
+        "sequence_finished": 6.1,
+    }
+    assert timeline.violations() == []
+    assert [row[0] for row in timeline.rows()] == [
+        "problem_opened",
+        "action_triggered",
+        "flag_on",
+        "first_cdn_response",
+        "problem_resolved",
+        "sequence_finished",
+    ]
+    assert timeline.notes["action_triggered"] == "toggle-feature {'EnableStaticContent': 'on'}"
+    assert watcher.closed and not watcher.restoring
+
+
+async def test_the_loop_closes_step_by_step_and_the_report_passes() -> None:
+    fake = FakePlatform()
+    watcher, samples, timeline = make(fake)
     await watcher.poll()
     assert timeline.at == {}
-    fake.problem_status = "OPEN"
+    remediated(fake)
+    samples.extend(steady(T0 - 1.0, T0 + 1.5, "app"))
     await watcher.poll()
-    assert timeline.reached("problem_opened")
-    first = timeline.at["problem_opened"]
-    fake.sequence_state = "started"
-    fake.flag = True
-    now = time.time()
-    samples.append(Sample(now, 0.01, 200, "cdn"))
-    await watcher.poll()
-    assert timeline.at["problem_opened"] == first
-    assert timeline.reached("flag_on")
-    assert timeline.at["first_cdn_response"] == now + 0.01
-    assert timeline.at["action_triggered"] == parse_time("2030-01-01T00:00:00.500Z")
-    assert timeline.notes["action_triggered"] == "featuretoggle EnableStaticContent:on"
-    assert not watcher.closed
-    fake.problem_status = "CLOSED"
+    assert timeline.seconds("problem_opened") == 1.2
+    assert not timeline.reached("first_cdn_response")
+    samples.extend(steady(T0 + 1.5, T0 + 7.0))
+    fake.problem_end = T0 + 6.0
     fake.sequence_state = "finished"
-    fake.comments = ["Keptn triggered action featuretoggle"]
+    fake.sequence_updated = T0 + 6.1
+    fake.comments = ["Keptn triggered action toggle-feature"]
+    assert not watcher.closed
     await watcher.poll()
     assert watcher.closed
+    # Without the sequence's finished event (not stored yet), its `updated` time counts.
+    assert timeline.seconds("sequence_finished") == 6.1
 
-    samples.append(Sample(time.time(), 0.01, 200, "cdn"))
+    samples.extend(steady(T0 + 7.0, T0 + 8.0))
     report = Report(timeline=timeline, samples=samples)
-    await watcher.verify(report)
-    assert report.ok, report.checks
+    await watcher.verify(report, load_stopped_at=T0 + 8.0)
+    report.assess(rate=20, load_stopped_at=T0 + 8.0, load_ended_by="stop")
+    assert report.ok, (report.checks, report.invalid)
     body = report.as_dict()
-    assert body["ok"] is True
-    for step in ("problem_opened", "action_triggered", "flag_on", "first_cdn_response"):
-        assert isinstance(body[step], float)
     json.dumps(body)
+    assert body["problem_opened"] == 1.2
+    assert body["fault_cleared"] is None and body["flag_off"] is None
+
+
+async def test_the_last_responses_are_the_ones_before_the_load_stopped() -> None:
+    """A report built seconds after the load ended still sees the last responses."""
+    fake = FakePlatform()
+    watcher, samples, timeline = make(fake)
+    remediated(fake)
+    samples.extend(steady(T0 + 2.0, T0 + 4.0))
+    await watcher.poll()
+    report = Report(timeline=timeline, samples=samples)
+    await watcher.verify(report, load_stopped_at=T0 + 4.0)
+    check = next(c for c in report.checks if c.name == "traffic served by the CDN")
+    assert check.ok and check.detail == "last 30 responses"
 
 
 async def test_verify_fails_when_the_flag_never_flipped() -> None:
-    fake, watcher, samples, timeline = make()
-    fake.problem_status = "OPEN"
-    samples.append(Sample(time.time(), 0.01, 500, "app"))
+    fake = FakePlatform()
+    watcher, samples, timeline = make(fake)
+    fake.problem_start = T0 + 1.0
+    samples.append(app(T0 + 2.0, 500))
     await watcher.poll()
     report = Report(timeline=timeline, samples=samples)
-    await watcher.verify(report)
+    await watcher.verify(report, load_stopped_at=T0 + 2.5)
     assert not report.ok
     failed = {c.name for c in report.checks if not c.ok}
     assert {"flag on", "traffic served by the CDN", "problem resolved"} <= failed
+
+
+async def test_a_problem_open_before_the_fault_is_not_this_runs_and_makes_it_invalid() -> None:
+    fake = FakePlatform(earlier_problem=(T0 - 3.0, None))
+    watcher, samples, timeline = make(fake)
+    remediated(fake)
+    await watcher.poll()
+    assert watcher.problem is not None and watcher.problem["problemId"] == "P-2"
+    report = Report(timeline=timeline, samples=samples)
+    await watcher.verify(report, load_stopped_at=T0 + 3.0)
+    assert not report.valid and "P-1" in report.invalid[0]
+
+
+async def test_links_are_the_problem_and_sequence_pages_from_the_link_builder() -> None:
+    fake = FakePlatform()
+    watcher, _, _ = make(fake)
+    assert watcher.links("http://p:4242/") == {}
+    remediated(fake)
+    await watcher.poll()
+    assert watcher.links("http://p:4242/") == {
+        "problem": "http://p:4242" + pages.problem("P-2"),
+        "sequence": "http://p:4242" + pages.sequence(CONTEXT),
+    }
+    assert watcher.links("http://p:4242")["sequence"] == f"http://p:4242/bridge/sequence/{CONTEXT}"
+
+
+async def test_a_restoring_platform_is_watched_until_flag_off_and_resolved() -> None:
+    fake = FakePlatform(mitigated_since=T0 + 2.0)
+    watcher, samples, timeline = make(fake)
+    remediated(fake)
+    fake.event("sh.selfheal.problem.mitigated", T0 + 2.0, context=None, problemId="P-2")
+    fake.event("sh.selfheal.problem.mitigated", T0 - 50.0, context=None, problemId="P-0")
+    fake.comments = ["mitigated"]
+    samples.extend(steady(T0 - 1.0, T0 + 1.5, "app") + steady(T0 + 1.5, T0 + 3.5))
+    await watcher.poll()
+    assert watcher.restoring and watcher.mitigated and not watcher.closed
+    assert timeline.seconds("problem_mitigated") == 2.0
+    watcher.fault_cleared(T0 + 20.0)
+    fake.event("sh.keptn.event.restore.triggered", T0 + 20.5)
+    fake.event("sh.keptn.event.restore.started", T0 + 20.6)
+    fake.event("sh.selfheal.origin.verified", T0 + 26.0, probes=3)
+    fake.flag_changes.append((T0 + 40.0, False))
+    fake.problem_end = T0 + 40.1
+    fake.sequence_state = "finished"
+    fake.sequence_updated = T0 + 40.2
+    fake.outcome = "restored"
+    samples.extend(steady(T0 + 3.5, T0 + 40.2) + steady(T0 + 40.2, T0 + 42.2, "app"))
+    await watcher.poll()
+    assert watcher.closed
+    # Resolved, the problem JSON has no mitigatedSince; the monitor's event still counts.
+    assert timeline.seconds("problem_mitigated") == 2.0
+    assert {s: timeline.seconds(s) for s in ("fault_cleared", "origin_verified", "flag_off")} == {
+        "fault_cleared": 20.0,
+        "origin_verified": 26.0,
+        "flag_off": 40.0,
+    }
+    assert timeline.seconds("restore_started") == 20.6
+    report = Report(timeline=timeline, samples=samples)
+    await watcher.verify(report, load_stopped_at=T0 + 42.2)
+    report.assess(rate=20, load_stopped_at=T0 + 42.2, load_ended_by="stop")
+    assert report.ok, (report.checks, report.invalid)
+    names = {c.name for c in report.checks}
+    assert {"flag off after the restore", "traffic back on the app", "origin verified"} <= names
+    body = report.as_dict()
+    assert body["restoring"] is True
+    assert body["time_to_restore"] == 20.0
+    traffic = body["restore_traffic"]
+    assert (traffic["requests"], traffic["errors"]) == (389, 0)  # sent in [+20.6 s, +40.0 s]
 
 
 def test_parse_time_and_tags() -> None:
@@ -152,8 +232,11 @@ def test_timeline_seconds_and_rows() -> None:
     assert t.seconds("flag_on") == 1.25
     t.mark("extra_step", 102.0)
     rows = t.rows()
-    assert rows[-1][0] == "extra_step"
+    assert [r[0] for r in rows][:2] == ["flag_on", "extra_step"]
+    assert rows[2][2] is None  # a main step not reached yet
+    assert "fault_cleared" not in [r[0] for r in rows]
     assert t.as_dict()["flag_on"] == 1.25
+    assert t.as_dict()["fault_cleared"] is None
 
 
 def test_report_writes_json_and_plot(tmp_path: Any) -> None:
