@@ -135,7 +135,11 @@ def test_image_stops_with_0_on_sigterm_and_keeps_its_data(podman: Podman, runnin
 
     podman("start", running.name)
     podman.wait_ready(running.name, running.url)
-    r = httpx.get(f"{running.url}/api/admin/features/survives-restart", headers=admin, timeout=5)
+    r = httpx.get(
+        f"{running.url}/api/admin/projects/default/features/survives-restart",
+        headers=admin,
+        timeout=5,
+    )
     assert r.status_code == 200, r.text
     db = podman("exec", running.name, "ls", "-ln", "/var/lib/selfheal/selfheal.db").stdout
     assert db.split()[2:4] == ["10001", "10001"], db
