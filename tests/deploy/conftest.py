@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ from tests.conftest import require_tool, unavailable
 from tests.support.paths import REPO
 
 TEST_TAG = "localhost/selfheal:test-"
+SELFHEAL = str(Path(sys.executable).parent / "selfheal")
 
 
 @dataclass
@@ -147,3 +149,18 @@ def image(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> str:
         if old.startswith(TEST_TAG) and old != tag:
             podman("rmi", old, check=False)
     return tag
+
+
+def cli(tmp_path: Path, *args: str) -> str:
+    """The `selfheal` CLI of this checkout, with its saved auth kept in `tmp_path`."""
+    done = subprocess.run(
+        [SELFHEAL, *args],
+        check=False,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"selfheal {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout

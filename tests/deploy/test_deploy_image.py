@@ -3,9 +3,6 @@ CLI, non-root, a clean exit on SIGTERM within the stop timeout, data kept on its
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.deploy.conftest import Podman
+from tests.deploy.conftest import Podman, cli
 from tests.support.paths import SEED
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
@@ -24,7 +21,6 @@ pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 ADMIN = "*:*.deploy-admin-secret"
 CLIENT = "default:production.deploy-client-secret"
 FLAG = "EnableStaticContent"
-SELFHEAL = str(Path(sys.executable).parent / "selfheal")
 GRACE = 30  # podman stop's timeout here; Kubernetes and compose are given 30 s too
 
 
@@ -54,20 +50,6 @@ def running(podman: Podman, image: str) -> Iterator[Running]:
     finally:
         podman("rm", "-f", "-t", "0", name, check=False)
         podman("volume", "rm", "-f", volume, check=False)
-
-
-def cli(tmp_path: Path, *args: str) -> str:
-    done = subprocess.run(
-        [SELFHEAL, *args],
-        check=False,
-        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, f"selfheal {' '.join(args)}: {done.stdout}{done.stderr}"
-    return done.stdout
 
 
 def flag_on(url: str) -> bool:
