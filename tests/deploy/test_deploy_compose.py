@@ -188,9 +188,10 @@ def test_compose_three_replicas_behind_nginx(stack: Stack, podman: Podman, tmp_p
             "the action finished",
             lambda: bool(events_of(stack.url, "sh.keptn.event.action.finished")),
         )
-        stored = events_of(stack.url, "sh.keptn.events.problem")
+        stored = events_of(stack.url, "sh.keptn.event.problem.open")
         assert len(stored) == 1, "a re-sent notification (same id) is stored once"
         assert len(events_of(stack.url, "sh.keptn.event.action.triggered")) == 1
+        assert len(events_of(stack.url, "sh.keptn.event.action.finished")) == 1
 
         # one replica killed: the proxy keeps serving, the SDK follows a flip
         podman("kill", stack.replicas[0])
