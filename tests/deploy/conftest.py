@@ -83,7 +83,7 @@ class Podman:
 
     def cleanup(self) -> None:
         for name in self.names:
-            self("rm", "-f", "-t", "0", name, check=False)
+            self("rm", "-f", "-v", "-t", "0", name, check=False)
         self.names.clear()
 
 

@@ -117,7 +117,7 @@ def stack(podman: Podman, image: str, pg_url: str, tmp_path: Path) -> Iterator[S
             proxy.terminate()
             proxy.wait(timeout=20)
         for name in names:
-            podman("rm", "-f", "-t", "0", name, check=False)
+            podman("rm", "-f", "-v", "-t", "0", name, check=False)
         nats.kill()
 
 

@@ -48,7 +48,7 @@ def running(podman: Podman, image: str) -> Iterator[Running]:
         podman.wait_ready(name, url)
         yield Running(name, url, volume)
     finally:
-        podman("rm", "-f", "-t", "0", name, check=False)
+        podman("rm", "-f", "-v", "-t", "0", name, check=False)
         podman("volume", "rm", "-f", volume, check=False)
 
 
