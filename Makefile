@@ -35,6 +35,7 @@ check: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/check_docs.py README.md docs
+	$(BIN)/python scripts/check_deploy.py
 
 test: venv tools check
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not faults" $(PYTEST_ARGS)

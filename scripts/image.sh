@@ -69,16 +69,42 @@ if [ "$BASE" = localhost/debian-python:bookworm ] && ! podman image exists "$BAS
   podman import --change 'CMD ["/bin/bash"]' "$rootfs" "$BASE" >/dev/null
 fi
 
-# --- the wheelhouse: selfheal and every dependency as wheels, built on the host
+# --- the wheelhouse: selfheal and every dependency as wheels, built on the host. The
+# dependencies' wheels are kept in $CACHE/wheelhouse; a build first tries them alone (no index)
+# and asks the index only when pyproject.toml wants something the cache does not have.
 stage="$(mktemp -d "${TMPDIR:-/tmp}/selfheal-image.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage/build/wheelhouse"
-"$PYTHON" -m pip wheel --quiet --disable-pip-version-check --cache-dir "$CACHE/pip" \
-  --wheel-dir "$stage/build/wheelhouse" "$SRC"
-cp "$here/Containerfile" "$stage/Containerfile"
+wheels="$CACHE/wheelhouse"
+mkdir -p "$stage/build/wheelhouse" "$wheels"
+rm -f "$wheels"/selfheal-*.whl
+pipwheel=("$PYTHON" -m pip wheel --quiet --disable-pip-version-check --cache-dir "$CACHE/pip"
+  --find-links "$wheels" --wheel-dir "$wheels")
+if ! "${pipwheel[@]}" --no-index "$SRC" >/dev/null 2>&1; then
+  "${pipwheel[@]}" "$SRC"
+fi
+# only what this source needs goes into the build context
+"$PYTHON" -m pip install --quiet --disable-pip-version-check --no-index --find-links "$wheels" \
+  --dry-run --ignore-installed --report "$stage/report.json" selfheal >/dev/null
+"$PYTHON" - "$stage/report.json" "$wheels" "$stage/build/wheelhouse" <<'PY'
+import json, os, sys
+from urllib.parse import unquote, urlparse
+report, wheels, out = sys.argv[1:]
+for item in json.load(open(report))["install"]:
+    name = os.path.basename(unquote(urlparse(item["download_info"]["url"]).path))
+    os.link(os.path.join(wheels, name), os.path.join(out, name))
+PY
+cp "$SRC/Containerfile" "$stage/Containerfile"
 
-# --- the image: RUN steps get no network at all
-podman build --quiet --format docker --network none --pull=never \
+# --- the image: RUN steps get no network at all; no intermediate images are kept (the
+# build stage would stay behind as a dangling 470 MB image)
+old=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
+started=$(date +%s)
+podman build --quiet --format docker --network none --pull=never --layers=false \
   --build-arg "BASE=$BASE" --tag "$IMAGE" -f "$stage/Containerfile" "$stage" >/dev/null
+new=$(podman image inspect --format '{{.Id}}' "$IMAGE")
+if [ -n "$old" ] && [ "$old" != "$new" ] \
+  && [ -z "$(podman image inspect --format '{{join .RepoTags ""}}' "$old" 2>/dev/null)" ]; then
+  podman rmi "$old" >/dev/null 2>&1 || true  # the image this tag named before, now untagged
+fi
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
-echo "image.sh: built $IMAGE ($((size / 1000000)) MB) from $SRC on $BASE" >&2
+echo "image.sh: built $IMAGE ($((size / 1000000)) MB) from $SRC on $BASE in $(( $(date +%s) - started )) s" >&2

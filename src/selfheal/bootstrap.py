@@ -47,6 +47,7 @@ class Container:
     relay: OutboxRelay | None = None
     outbox: Outbox | None = None
     _started: bool = False
+    _running: list[Component] = field(default_factory=list)
 
     async def start(self) -> None:
         """Migrate, then start every context; only then does the server answer ready."""
@@ -55,6 +56,7 @@ class Container:
         await self.runtime.database.migrate()
         for component in self.components:
             await component.start()
+            self._running.append(component)  # a start cut short stops only these
         if self.outbox is not None:
             await self.outbox.start()  # resumes deliveries a stopped or dead replica left
         if self.relay is not None:
@@ -72,11 +74,12 @@ class Container:
             await self.relay.stop()
         if self.outbox is not None:
             await self.outbox.close()
-        for component in reversed(self.components):
+        for component in reversed(self._running):
             try:
                 await component.stop()
             except Exception:
                 log.exception("stopping %s failed", component.name)
+        self._running.clear()
         await self.runtime.events.drain()
         await self.runtime.bus.close()
         await self.runtime.database.dispose()

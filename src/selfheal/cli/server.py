@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from selfheal.bootstrap import Container
+    from selfheal.cli.shutdown import Shutdown
+    from selfheal.settings import Settings
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -45,39 +50,69 @@ def up(
     config: Path = typer.Option(None, "--config", help="YAML settings file (SELFHEAL_CONFIG)"),
 ) -> None:
     """Run everything in one process: flags, monitor, control plane, integrations, UI."""
-    import uvicorn
+    from selfheal.cli.shutdown import Shutdown
+
+    shutdown = Shutdown()
+    shutdown.install()  # first: a signal while importing or reading settings exits 0 too
 
     from selfheal import logs
-    from selfheal.bootstrap import build
     from selfheal.settings import Settings
-    from selfheal.web import create_app
 
     settings = _settings(config, host, port)
     assert isinstance(settings, Settings)
     logs.configure(settings.log_level, settings.log_format)
+    run_loop(_serve(settings, shutdown))
 
-    async def serve() -> None:
+
+async def _serve(settings: Settings, shutdown: Shutdown) -> None:
+    """Build and start the container, then serve until `shutdown` says stop."""
+    from selfheal.bootstrap import build
+
+    async def start() -> Container:
         container = await build(settings)
-        app = create_app(container)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_config=None,
-                access_log=False,
-                timeout_graceful_shutdown=10,
-                lifespan="on",
-            )
+        try:
+            await container.start()
+        except BaseException:
+            await asyncio.shield(container.stop())
+            raise
+        return container
+
+    task = asyncio.create_task(start())
+    shutdown.starting(task)
+    try:
+        try:
+            container = await task
+        except asyncio.CancelledError:
+            if shutdown.requested:
+                return  # stopped while starting: a clean exit
+            raise
+        try:
+            await _run_server(settings, container, shutdown)
+        finally:
+            await container.stop()
+    finally:
+        shutdown.finished()
+
+
+async def _run_server(settings: Settings, container: Container, shutdown: Shutdown) -> None:
+    import uvicorn
+
+    from selfheal.cli.shutdown import GracefulServer
+    from selfheal.web import create_app
+
+    server = GracefulServer(
+        uvicorn.Config(
+            create_app(container, manage_lifecycle=False),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+            lifespan="on",
         )
-        # uvicorn re-raises SIGTERM once its graceful shutdown is done, which would end the
-        # process with -15; a finished shutdown is a clean exit (0) for supervisors
-        import signal
-
-        signal.signal(signal.SIGTERM, lambda *_: None)
-        await server.serve()
-
-    run_loop(serve())
+    )
+    shutdown.serving(server)
+    await server.serve()
 
 
 @db_app.command("upgrade")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -131,3 +131,73 @@ def test_up_on_postgresql_and_nats(
         from tests.integration.bus.conftest import delete_stream
 
         asyncio.run(delete_stream(nats_url, stream))
+
+
+def wait_for(condition: Callable[[], bool], what: str, server: Server, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if server.proc.poll() is not None:
+            pytest.fail(f"selfheal exited with {server.proc.returncode} {what}:\n{server.output()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"not {what} within {timeout}s:\n{server.output()}")
+        time.sleep(0.1)
+
+
+def stop_and_expect_0(server: Server, grace: float = 20) -> None:
+    server.proc.send_signal(signal.SIGTERM)
+    try:
+        code = server.proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"selfheal ignored SIGTERM for {grace}s:\n{server.output()}")
+    assert code == 0, server.output()
+
+
+def test_sigterm_before_the_event_loop_runs_exits_0(tmp_path: Path) -> None:
+    """`up` installs `Shutdown` before it imports the app or reads settings; a process held
+    in that phase (here: asleep right after `install()`) exits 0 on SIGTERM."""
+    code = (
+        "import sys, time\n"
+        "from selfheal.cli.shutdown import Shutdown\n"
+        "Shutdown().install()\n"
+        "print('installed', flush=True)\n"
+        "time.sleep(120)\n"
+        "sys.exit(3)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "installed"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.mark.postgres
+def test_sigterm_while_waiting_for_the_migration_lock_exits_0(
+    tmp_path: Path, running: list[Server], pg_url: str
+) -> None:
+    """A replica that waits for another one's migration (the advisory lock) stops at once
+    on SIGTERM instead of finishing its start first."""
+    import psycopg
+
+    from selfheal.storage.database import MIGRATION_LOCK
+
+    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        server = start(tmp_path, SELFHEAL_DATABASE_URL=pg_url)
+        running.append(server)
+
+        def waiting() -> bool:
+            row = holder.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchone()
+            return row is not None and row[0] == 1
+
+        wait_for(waiting, "waiting for the migration lock", server)
+        stop_and_expect_0(server)
+        assert "Traceback" not in server.output()
+        assert not waiting()  # its transaction was rolled back, the wait is gone
