@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Workers for `make test`: the tests mostly wait (processes, sockets, sleeps), so more workers
+# than cores pays; 4 measured best on the 2-core machines (README, Development).
+# `make test WORKERS=0` runs serially.
+WORKERS ?= 4
+XDIST := -n $(WORKERS) --dist loadgroup
 
 .PHONY: venv demo up test check unit tools bench format clean clean-data image faults
 
@@ -36,11 +41,14 @@ check: venv
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/check_docs.py README.md docs
 
+# Everything: unit, integration, browser, e2e, the fault-injection suite (tests/faults) and the
+# container image suite (tests/deploy), in parallel; tests/faults and tests/deploy each run whole
+# on one worker (tests/support/scheduling.py).
 test: venv tools check
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not faults" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
-# The fault-injection suite (tests/faults: own nats-server and PostgreSQL, three replicas killed
-# and restarted; ~12 min). Not yet part of `make test`: see docs/benchmarks.md.
+# The fault-injection suite alone (own nats-server and PostgreSQL, three replicas killed and
+# restarted; ~12 min), serially.
 faults: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m faults tests/faults $(PYTEST_ARGS)
 
