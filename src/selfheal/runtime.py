@@ -267,6 +267,37 @@ class NoUiAuth:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class FlipCause:
+    """Why a flag's switch is in its state: a remediation of a problem still open set it."""
+
+    problem: str
+    """The problem's display id ("P-1")."""
+    title: str
+    entity: str
+    """What the problem is about ("front-end")."""
+    actor: str
+    """Who flipped it: `remediation:<keptnContext>`."""
+    problem_link: str
+
+
+SwitchKey = tuple[str, str, str]
+"""(project, flag, environment)."""
+
+
+class FlipCauses(Protocol):
+    """The switches that remediations of open problems set (and nobody changed since), so
+    the flags console can say what flipping one back does. Installed by the web layer,
+    which sees problems, sequences and flags at once."""
+
+    async def open_incident_switches(self) -> dict[SwitchKey, FlipCause]: ...
+
+
+class NoFlipCauses:
+    async def open_incident_switches(self) -> dict[SwitchKey, FlipCause]:
+        return {}
+
+
 class Component(Protocol):
     """What a context hands back to the composition root."""
 
@@ -295,6 +326,7 @@ class Runtime:
     retention_windows: RetentionSettings
     auth: Authenticator = field(default_factory=NoAuthenticator)
     ui_auth: UiAuth = field(default_factory=NoUiAuth)
+    flip_causes: FlipCauses = field(default_factory=NoFlipCauses)
     ready: bool = False
     bus_unready_seconds: float = 30.0
     """/readyz answers 503 once the bus has been unreachable this long."""

@@ -73,12 +73,13 @@ def test_flags_console_in_chromium(tmp_path: Path) -> None:
                 )
 
                 page.click("text=EnableStaticContent")
-                page.locator("#env-production details.add-strategy summary").click()
+                page.locator("#env-production details.add-strategy > summary").click()
                 form = page.locator("#env-production form.new-strategy")
+                form.locator("details.json-view summary").click()  # the JSON view
                 form.locator("textarea[name=constraints]").fill(
                     '[{"contextName": "userId", "operator": "IN", "values": ["u1"]}]'
                 )
-                form.locator("button[type=submit]").click()
+                form.locator("button:has-text('Save the JSON')").click()
                 page.wait_for_load_state()
                 assert "strategy saved" in page.content()
                 strategies = httpx.get(
@@ -89,10 +90,11 @@ def test_flags_console_in_chromium(tmp_path: Path) -> None:
                 assert strategies[0]["constraints"][0]["values"] == ["u1"]
 
                 bad = page.locator("#env-production form.strategy").first
+                bad.locator("details.json-view summary").click()
                 bad.locator("textarea[name=constraints]").fill(
                     '[{"contextName": "x", "operator": "LIKE"}]'
                 )
-                bad.locator("button:has-text('Save')").click()
+                bad.locator("button:has-text('Save the JSON')").click()
                 page.wait_for_load_state()
                 assert "unknown operator" in page.locator("[role=alert]").inner_text()
 
@@ -103,9 +105,10 @@ def test_flags_console_in_chromium(tmp_path: Path) -> None:
                 assert "website" in metrics_text and "7" in metrics_text
 
                 variants = page.locator("#env-production form.variants-form")
-                page.locator("#env-production details.variants summary").click()
+                page.locator("#env-production details.variants > summary").click()
+                variants.locator("details.json-view summary").click()
                 variants.locator("textarea[name=variants]").fill('[{"name": "blue"}]')
-                variants.locator("button[type=submit]").click()
+                variants.locator("button:has-text('Save the JSON')").click()
                 page.wait_for_load_state()
                 assert "variants of production saved" in page.content()
                 assert "Variants (1)" in page.locator("#env-production").inner_text()

@@ -45,6 +45,8 @@ class Loop:
     website: Website
     metrics_url: str
     retries_on_clock: bool = False
+    app: Any = None
+    """The ASGI app `http` talks to (serve it on a socket for a browser)."""
 
     async def settle(self) -> None:
         """Until the bus is empty and no control-plane task runs (bounded).
@@ -194,6 +196,6 @@ async def running(settings: Settings) -> AsyncIterator[Loop]:
             app = create_app(container, manage_lifecycle=False)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://selfheal") as http:
-                yield Loop(container, clock, bus, http, website, f"{site}/metrics")
+                yield Loop(container, clock, bus, http, website, f"{site}/metrics", app=app)
         finally:
             await container.stop()

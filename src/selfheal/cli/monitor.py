@@ -1,4 +1,5 @@
-"""CLI commands of the monitor context: `selfheal monitor apply|status`, `selfheal problems …`."""
+"""CLI commands of the monitor context: `selfheal monitor apply|validate|status`,
+`selfheal problems …`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 import typer
 
 from selfheal.cli.client import TokenOption, UrlOption, check, client
+from selfheal.cli.files import file_error, read_text
+from selfheal.core import SpecError
+from selfheal.monitor import load_services
 
 monitor_app = typer.Typer(help="Monitored services (monitor.yaml).", no_args_is_help=True)
 problems_app = typer.Typer(help="Problems and their comments.", no_args_is_help=True)
@@ -23,6 +27,23 @@ def apply(
     with client(url, token) as http:
         body = check(http.post("/api/v1/monitor/services", content=file.read_bytes()))
     typer.echo("applied: " + ", ".join(body["applied"]))
+
+
+@monitor_app.command("validate")
+def validate(files: list[Path] = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Check monitor.yaml files without a server (exit 1 naming the key and line)."""
+    failed = False
+    for path in files:
+        try:
+            declared = load_services(read_text(path))
+        except SpecError as exc:
+            file_error(path, exc)
+            failed = True
+            continue
+        names = ", ".join(spec.name for spec, _ in declared) or "no services"
+        typer.echo(f"{path}: ok ({names})")
+    if failed:
+        raise typer.Exit(code=1)
 
 
 @monitor_app.command("status")

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from selfheal.cli.files import file_error, read_text
 from selfheal.control.specs import (
     Remediation,
     Shipyard,
@@ -29,21 +30,6 @@ remediation_app = typer.Typer(
 )
 
 _FILE = typer.Argument(..., exists=True, dir_okay=False, readable=True)
-
-
-def _fail(path: Path, error: SpecError) -> typer.Exit:
-    where = f":{error.line}" if error.line is not None else ""
-    field = f" field '{error.field}':" if error.field else ""
-    typer.echo(f"{path}{where}:{field} {error.message}", err=True)
-    return typer.Exit(code=1)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        typer.echo(f"{path}: cannot read: {exc}", err=True)
-        raise typer.Exit(code=1) from None
 
 
 def _changes(flags: dict[str, bool]) -> str:
@@ -63,14 +49,14 @@ def test(
     """Show the actions a problem would get, in order, without a server."""
     console = Console()
     try:
-        remediation: Remediation = load_remediation(_read(file))
+        remediation: Remediation = load_remediation(read_text(file))
     except SpecError as exc:
-        raise _fail(file, exc) from None
+        raise file_error(file, exc) from None
     if shipyard is not None:
         try:
-            yard: Shipyard = load_shipyard(_read(shipyard))
+            yard: Shipyard = load_shipyard(read_text(shipyard))
         except SpecError as exc:
-            raise _fail(shipyard, exc) from None
+            raise file_error(shipyard, exc) from None
         sequence = yard.sequence(stage, "remediation")
         if sequence is None:
             typer.echo(f"{shipyard}: stage {stage!r} has no remediation sequence", err=True)
@@ -107,9 +93,9 @@ def validate(files: list[Path] = typer.Argument(..., exists=True, dir_okay=False
             typer.echo(f"{path}: skipped (not a control file name)")
             continue
         try:
-            validate_resource(path.name, _read(path))
+            validate_resource(path.name, read_text(path))
         except SpecError as exc:
-            _fail(path, exc)
+            file_error(path, exc)
             failed = True
             continue
         typer.echo(f"{path}: ok")

@@ -14,7 +14,7 @@ from selfheal.control.config import ControlSettings
 from selfheal.control.evaluation import SliProvider, SliScope
 from selfheal.control.messages import keptn_message, outcome_words
 from selfheal.control.sequences import Sequence
-from selfheal.control.service import ControlService
+from selfheal.control.service import ControlService, ResourceCheck
 from selfheal.control.specs import Action
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "ControlService",
     "ControlSettings",
     "NoopActionProvider",
+    "ResourceCheck",
     "ResourceReader",
     "Sequence",
     "SliProvider",

@@ -11,26 +11,15 @@ from markupsafe import Markup
 
 from selfheal.control.chart import sequence_svg, task_spans
 from selfheal.control.http import sequence_json
-from selfheal.control.sequences import Sequence
+from selfheal.control.sequences import Sequence, problem_ids
 from selfheal.control.service import ControlService
 from selfheal.core import epoch_from_iso, pages
 from selfheal.storage import EventQuery
 
-SEQUENCE_SCAN = 500  # sequences looked at when the list is filtered by problem
-
-
-def problem_ids(seq: Sequence) -> tuple[str | None, str | None]:
-    """(PID, display id) of the problem a sequence was started for, if any."""
-    raw = seq.data.get("problem")
-    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    pid = data.get("PID") or data.get("pid")
-    display = data.get("ProblemID") or data.get("problemId")
-    return (str(pid) if pid else None), (str(display) if display else None)
-
 
 def row(seq: Sequence) -> dict[str, Any]:
     """A sequence as the bridge shows it: the API's shape plus its problem's ids."""
-    pid, display = problem_ids(seq)
+    pid, display = problem_ids(seq.data)
     return {**sequence_json(seq), "problemId": pid or display, "problemDisplayId": display}
 
 
@@ -64,12 +53,11 @@ def router(service: ControlService) -> APIRouter:
     async def index(request: Request, problem: str = "") -> Response:
         user = await runtime.ui_user(request)
         projects = await service.list_projects()
-        open_, _ = await service.list_sequences(states=("started", "waiting"), limit=200)
-        recent, total = await service.list_sequences(limit=SEQUENCE_SCAN if problem else 20)
-        if problem:
-            open_ = [s for s in open_ if problem in problem_ids(s)]
-            recent = [s for s in recent if problem in problem_ids(s)]
-            total = len(recent)
+        only = (problem,) if problem else None  # by index (see SequenceStore.list)
+        open_, _ = await service.list_sequences(
+            states=("started", "waiting"), problems=only, limit=200
+        )
+        recent, total = await service.list_sequences(problems=only, limit=200 if problem else 20)
         return render(
             request,
             "bridge_index.html",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,8 @@ from selfheal.control.intake import ProblemIntake
 from selfheal.control.leases import Lease, LeaseKeeper
 from selfheal.control.projects import ProjectStore
 from selfheal.control.remediation import RemediationTasks
+from selfheal.control.restore import FLAG_EVENTS, RestoreMachine
+from selfheal.control.restore_store import FINAL, RestoreStore, restores_table
 from selfheal.control.safety import Safety
 from selfheal.control.sequences import (
     SequenceStore,
@@ -64,6 +67,14 @@ def retention_rules(days: float) -> list[Rule]:
             key=("context", "action_index"),
             where=lambda t: t.c.finished.is_not(None),
         ),
+        Rule(
+            "control_restores",
+            restores_table,
+            "updated",
+            window,
+            key=("id",),
+            where=lambda t: t.c.state.in_(FINAL),
+        ),
     ]
 
 
@@ -91,8 +102,10 @@ class ControlComponent:
             heartbeat_seconds=settings.heartbeat_seconds,
             poll_seconds=settings.poll_seconds,
         )
-        self.service = ControlService(self.engine, self.tasks, self.evaluator)
+        self.restores = RestoreMachine(self.engine, RestoreStore(steps, self.lease), settings)
+        self.service = ControlService(self.engine, self.tasks, self.evaluator, self.restores)
         self._subscriptions: list[Subscription] = []
+        self._restore_loop: asyncio.Task[None] | None = None
         for rule in retention_rules(runtime.retention_windows.sequences_days):
             runtime.retention.add(rule)
         if settings.prometheus_url:
@@ -107,9 +120,13 @@ class ControlComponent:
         return None if occurrence is None else occurrence.state == "OPEN"
 
     def routers(self) -> list[APIRouter]:
-        from selfheal.control import bridge, http
+        from selfheal.control import bridge, http, restore_http
 
-        return [http.router(self.service), bridge.router(self.service)]
+        return [
+            http.router(self.service),
+            bridge.router(self.service),
+            restore_http.router(self.restores, self.runtime),
+        ]
 
     async def on_event(self, event: CloudEvent) -> None:
         if self.engine.handled_here(event):
@@ -143,20 +160,46 @@ class ControlComponent:
             self._subscriptions.append(
                 await events.subscribe("sh.keptn.event.>", self.on_event, group="control-engine")
             )
+        self._subscriptions.append(
+            await events.subscribe(
+                FLAG_EVENTS, self.restores.on_flag_event, group="control-restore-flags"
+            )
+        )
         resumed = await self.engine.recover()
         if resumed:
             log.info("resuming %d orphaned sequences", resumed)
         self.keeper.start()
+        self._restore_loop = asyncio.create_task(self._drive_restores(), name="restores")
+
+    async def _drive_restores(self) -> None:
+        """Restores are rows with a due time: every replica polls for the due ones it may
+        drive (its own, or those whose owner's lease expired)."""
+        while True:
+            await asyncio.sleep(self.settings.poll_seconds)
+            try:
+                await self.restores.poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database is down: try again next round
+                log.exception("driving restores failed")
 
     async def stop(self, *, release: bool = True) -> None:
         """Stop handling; with `release` (a clean shutdown) hand the leases back so another
         replica takes the open sequences over at once. `release=False` leaves them to
         expire, as a killed process would."""
         await self.keeper.stop()
+        if self._restore_loop is not None:
+            self._restore_loop.cancel()
+            try:
+                await self._restore_loop
+            except asyncio.CancelledError:
+                pass
+            self._restore_loop = None
         for sub in self._subscriptions:
             await sub.unsubscribe()
         self._subscriptions.clear()
         await self.engine.stop()
         if release:
             await self.keeper.release()
+            await self.restores.store.release_leases()
         self.engine.steps.close()

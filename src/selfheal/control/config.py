@@ -46,3 +46,8 @@ class ControlSettings(BaseModel):
     reopen_seconds: float = Field(default=60.0, ge=0)
     """An OPEN without an occurrence number for a problem whose occurrence resolved starts a
     new occurrence only this long after the RESOLVED (earlier: a repeat)."""
+    restore_hold_seconds: float = Field(default=900.0, ge=0)
+    """A person who flips a kill switch while its problem is mitigated puts that service's
+    restore on hold this long (automation does not touch the flag meanwhile)."""
+    restore_check_seconds: float = Field(default=2.0, gt=0)
+    """How often a restore step looks at the origin's failure rate during its hold."""

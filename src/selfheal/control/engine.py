@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 SOURCE = "selfheal/control"
 TaskHandler = Callable[[Sequence, CloudEvent], Awaitable[None]]
 Hook = Callable[[Sequence], Awaitable[str | None]]
+AfterTask = Callable[[Sequence, Task, Mapping[str, Any]], Awaitable[None]]
+Outcome = Callable[[Sequence, str], Awaitable[str]]
+"""Maps a finishing sequence's outcome (a completed restore turns `remediated` into
+`restored`)."""
+"""Called inside the step that applied a task's `.finished` (e.g. arming a restore)."""
 _RESERVED = ("status", "result", "message")
 ESCALATING = ("exhausted", "escalated")
 """Outcomes of a remediation that hand the problem to people (`PROBLEM_ESCALATED` goes out)."""
@@ -141,6 +146,8 @@ class SequenceEngine:
         self.store = store
         self.handlers: dict[str, TaskHandler] = {}
         self.before_action: Hook | None = None
+        self.after_task: list[AfterTask] = []
+        self.outcome_of: Outcome | None = None
         self.on_finished: Callable[[Sequence], Awaitable[None]] | None = None
         self.locks = Locks()
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -474,6 +481,8 @@ class SequenceEngine:
             or seq
         )
         self._schedule(seq)
+        for hook in self.after_task:
+            await hook(seq, task, data)
         if status in ("errored", "aborted"):
             await self.finish(seq, "errored", f"task {task.name} errored: {message}".rstrip(": "))
             return
@@ -517,6 +526,8 @@ class SequenceEngine:
         self, seq: Sequence, outcome: str, message: str, *, release: bool = True
     ) -> Sequence | None:
         now = self.runtime.clock.now()
+        if self.outcome_of is not None:
+            outcome = await self.outcome_of(seq, outcome)
         done = await self.store.save(
             seq,
             state="finished",
@@ -531,7 +542,9 @@ class SequenceEngine:
         self.steps.later(partial(self._count_finished, done, outcome, now))
         self._schedule(done)
         status = {"errored": "errored", "aborted": "aborted"}.get(outcome, "succeeded")
-        result = "pass" if outcome in ("remediated", "resolved", "succeeded") else "fail"
+        result = (
+            "pass" if outcome in ("remediated", "resolved", "succeeded", "restored") else "fail"
+        )
         if outcome in ESCALATING and done.name == "remediation":
             await self._emit_escalated(done)
         if self.on_finished is not None and outcome in ESCALATING:

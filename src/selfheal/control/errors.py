@@ -23,3 +23,11 @@ class SequenceConflict(Conflict):
 
 class ProjectExists(Conflict):
     """A project or service of that name exists already."""
+
+
+class RestoreNotFound(NotFound):
+    """No restore with that id."""
+
+
+class RestoreConflict(Conflict):
+    """The restore is not in a state that allows this (e.g. approving one not waiting)."""

@@ -11,6 +11,7 @@ from selfheal.core.keptn import parse_type
 
 OUTCOMES = {
     "remediated": "Remediated",
+    "restored": "Restored",
     "exhausted": "Exhausted",
     "errored": "Errored",
     "aborted": "Aborted",

@@ -48,6 +48,10 @@ sequences_table = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("owner", sa.String(64)),
     sa.Column("lease_until", sa.Float),
+    # the problem the sequence was started for (from `data`), so a problem finds its
+    # sequences by index (migration control_0003)
+    sa.Column("problem_pid", sa.String(512)),
+    sa.Column("problem_display", sa.String(512)),
 )
 locks_table = sa.Table(
     "control_scope_locks",
@@ -159,19 +163,33 @@ def scope_key(project: str, stage: str, service: str) -> str:
     return f"{project}/{stage}/{service}"
 
 
+def problem_ids(data: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(PID, display id) of the problem a sequence's payload names (its `problem` block,
+    Keptn's ProblemEventData), if any."""
+    raw = data.get("problem")
+    block: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    pid = block.get("PID") or block.get("pid")
+    display = block.get("ProblemID") or block.get("problemId")
+    return (str(pid)[:512] if pid else None), (str(display)[:512] if display else None)
+
+
+_DERIVED = ("data", "problem_pid", "problem_display")
+
+
 def _from_row(row: Any) -> Sequence:
-    values = dict(row._mapping)
+    values = {k: v for k, v in row._mapping.items() if k not in _DERIVED[1:]}
     values["data"] = json.loads(values["data"])
     values["paused"] = bool(values["paused"])
     return Sequence(**values)
 
 
-_COLUMNS = tuple(c.name for c in sequences_table.c if c.name != "data")
+_COLUMNS = tuple(c.name for c in sequences_table.c if c.name not in _DERIVED)
 
 
 def _to_row(seq: Sequence) -> dict[str, Any]:
     row = {name: getattr(seq, name) for name in _COLUMNS}
     row["data"] = json.dumps(seq.data)
+    row["problem_pid"], row["problem_display"] = problem_ids(seq.data)
     return row
 
 
@@ -351,11 +369,17 @@ class SequenceStore:
         service: str | None = None,
         state: str | None = None,
         states: tuple[str, ...] | None = None,
+        problems: tuple[str, ...] | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[Sequence], int]:
+        """Newest first; `problems` keeps the sequences started for a problem with one of
+        these ids (PID or display id; an indexed lookup, however many sequences there are)."""
         t = sequences_table
         conds: list[Any] = []
+        if problems is not None:
+            ids = [p for p in problems if p]
+            conds.append(sa.or_(t.c.problem_pid.in_(ids), t.c.problem_display.in_(ids)))
         for name, value in (("project", project), ("stage", stage), ("service", service)):
             if value:
                 conds.append(t.c[name] == value)
@@ -394,6 +418,17 @@ class SequenceStore:
             await run(conn, self._release, {"w_scope": scope, "w_context": context})
 
     # problem occurrences -------------------------------------------------------------
+    async def occurrences(self, problem_ids: builtins.list[str]) -> builtins.list[Occurrence]:
+        """Every occurrence of these problems (keys `project/stage/service/PID`), oldest
+        first (by primary key)."""
+        if not problem_ids:
+            return []
+        p = problems_table
+        query = sa.select(p).where(p.c.problem_id.in_(problem_ids)).order_by(p.c.opened)
+        async with self._use(write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [Occurrence(**r._mapping) for r in rows]
+
     async def latest_occurrence(self, problem_id: str) -> Occurrence | None:
         async with self._use(write=False) as conn:
             row = (await run(conn, self._latest, {"w_problem_id": problem_id})).first()

@@ -3,7 +3,7 @@ bridge, the CLI (through HTTP) and other contexts (integrations register provide
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from selfheal.control.actions import ActionProvider
 from selfheal.control.engine import SOURCE, SequenceEngine
@@ -18,10 +18,18 @@ from selfheal.control.projects import (
     check_uri,
 )
 from selfheal.control.remediation import RemediationTasks
-from selfheal.control.sequences import Sequence
-from selfheal.control.specs import Shipyard, load_shipyard, validate_resource
+from selfheal.control.restore import RestoreMachine
+from selfheal.control.sequences import Occurrence, Sequence, problem_ids
+from selfheal.control.specs import Shipyard, Spec, load_shipyard, validate_resource
 from selfheal.core import CloudEvent, new_id, sequence_event, task_event
 from selfheal.storage import EventPage, EventQuery
+
+
+class ResourceCheck(Protocol):
+    """A rule another context adds to uploads (integrations: webhook secrets a project may
+    use). It raises an `InvalidInput` to refuse the file; nothing of the upload is stored."""
+
+    def __call__(self, project: str, uri: str, spec: Spec) -> None: ...
 
 
 class ControlService:
@@ -30,12 +38,15 @@ class ControlService:
         engine: SequenceEngine,
         tasks: RemediationTasks,
         evaluator: Evaluator,
+        restores: RestoreMachine | None = None,
     ) -> None:
+        self.restores = restores
         self.engine = engine
         self.tasks = tasks
         self.evaluator = evaluator
         self.projects: ProjectStore = engine.projects
         self.runtime = engine.runtime
+        self._checks: list[ResourceCheck] = []
 
     # extension points ----------------------------------------------------------------
     def register_action_provider(self, provider: ActionProvider) -> None:
@@ -43,6 +54,9 @@ class ControlService:
 
     def register_sli_provider(self, name: str, provider: SliProvider) -> None:
         self.evaluator.register(name, provider)
+
+    def register_resource_check(self, check: ResourceCheck) -> None:
+        self._checks.append(check)
 
     # projects, services, resources -----------------------------------------------------
     async def create_project(self, name: str, shipyard: str) -> Project:
@@ -97,7 +111,10 @@ class ControlService:
                     "shipyard.yaml belongs to the project level",
                     field=f"resources[{i}].resourceURI",
                 )
-            validate_resource(uri, text)
+            spec = validate_resource(uri, text)
+            if spec is not None:
+                for check in self._checks:
+                    check(project, uri, spec)
             if uri == SHIPYARD:
                 load_shipyard(text)
             clean.append((uri, text))
@@ -159,6 +176,16 @@ class ControlService:
     async def list_sequences(self, **filters: Any) -> tuple[list[Sequence], int]:
         return await self.engine.store.list(**filters)
 
+    async def occurrences(self, sequences: list[Sequence]) -> list[Occurrence]:
+        """The occurrences of the problems these sequences were started for (each opened,
+        and resolved or not, as the control plane was told), oldest first."""
+        keys = set()
+        for seq in sequences:
+            pid, display = problem_ids(seq.data)
+            if pid or display:
+                keys.add(f"{seq.project}/{seq.stage}/{seq.service}/{pid or display}")
+        return await self.engine.store.occurrences(sorted(keys))
+
     async def control(self, context: str, state: str) -> Sequence:
         """`pause`, `resume` or `abort` a sequence (Keptn's sequence control API)."""
         if state not in ("pause", "resume", "abort"):
@@ -193,6 +220,13 @@ class ControlService:
 
     async def approve(self, keptn_context: str, approved: bool, *, by: str) -> Sequence:
         seq = await self.get_sequence(keptn_context)
+        if self.restores is not None and seq.phase != "approval":
+            waiting = await self.restores.store.get(keptn_context)
+            if waiting is not None and waiting.state == "approval":
+                # the same approval (console, API, Slack button) approves the restore that
+                # this remediation's context is waiting on
+                await self.restores.approve(keptn_context, approved, by=by)
+                return seq
         if seq.state != "started" or seq.phase != "approval" or seq.triggered_id is None:
             raise SequenceConflict(f"sequence {keptn_context} is not waiting for an approval")
         verdict = "approved" if approved else "rejected"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from selfheal.core import pages
 from selfheal.core.clock import Clock, ManualClock, SystemClock
+from selfheal.core.documents import SpecError
 from selfheal.core.errors import (
     Conflict,
     Forbidden,
@@ -37,6 +38,7 @@ __all__ = [
     "ManualClock",
     "NotFound",
     "SelfhealError",
+    "SpecError",
     "SystemClock",
     "TaskType",
     "Unauthorized",

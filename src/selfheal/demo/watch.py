@@ -189,6 +189,10 @@ class Watcher:
         report.comments = texts
         report.check("comments on the problem", bool(texts), f"{len(texts)} comments")
         outcome = sequence_outcome(self.sequence) if self.sequence else None
-        report.check("sequence remediated", outcome == "remediated", outcome or "no sequence seen")
+        report.check(
+            "sequence remediated",
+            outcome in ("remediated", "restored"),
+            outcome or "no sequence seen",
+        )
         report.problem = self.problem or {}
         report.sequence = self.sequence or {}

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from selfheal.core import Clock, CloudEvent, Conflict
+from selfheal.core import Clock, CloudEvent, Conflict, new_id
 from selfheal.flags import validation as v
 from selfheal.flags.errors import (
     EnvironmentNotFound,
@@ -276,6 +276,47 @@ class FlagsService:
         after = await self._change(project, flag, fn, kind, actor, environment=environment)
         return was != enabled if before is not None else after.env(environment).enabled == enabled
 
+    async def set_rollout(
+        self,
+        flag: str,
+        environment: str,
+        percent: int,
+        *,
+        project: str = "default",
+        actor: str = "system",
+    ) -> bool:
+        """A kill switch's share of users, as one change: 0 switches the flag off, 1-100
+        switches it on for that share through Unleash's `flexibleRollout` (sticky per
+        `sessionId`, grouped by the flag's name). Its `default`/`flexibleRollout` strategies
+        keep their constraints and segments (a probe-bypass constraint stays in force);
+        other strategies are left alone. True if that changed anything."""
+        if not 0 <= percent <= 100:
+            raise InvalidFlagInput("must be from 0 to 100", field="percent")
+        self.check_environment(environment)
+        rollout = str(percent or 100)
+        params = {"rollout": rollout, "stickiness": "sessionId", "groupId": flag}
+
+        def fn(f: Flag) -> Flag:
+            env = f.env(environment)
+            strategies = tuple(
+                replace(s, name="flexibleRollout", parameters={**s.parameters, **params})
+                if s.name in ("default", "flexibleRollout")
+                else s
+                for s in env.strategies
+            )
+            if not strategies:
+                strategies = (Strategy(id=new_id(), name="flexibleRollout", parameters=params),)
+            env = replace(env, enabled=percent > 0, strategies=strategies)
+            return replace(f, environments={**f.environments, environment: env})
+
+        before = self.snapshot.flags.get(flag)
+        old = before.env(environment) if before is not None else None
+        kind = "feature-environment-enabled" if percent > 0 else "feature-environment-disabled"
+        if old is not None and old.enabled == (percent > 0):
+            kind = "feature-strategy-update"
+        after = await self._change(project, flag, fn, kind, actor, environment=environment)
+        return old != after.env(environment)
+
     async def bulk_set_enabled(
         self, names: list[str], environment: str, enabled: bool, *, project: str, actor: str
     ) -> None:
@@ -446,5 +487,12 @@ class FlagsService:
 
         return await self._change(project, child, fn, "feature-dependency-removed", actor)
 
-    async def history(self, feature: str | None = None, *, limit: int = 100) -> list[AuditEvent]:
-        return await self.store.audit(feature=feature, limit=limit)
+    async def history(
+        self,
+        feature: str | None = None,
+        *,
+        actors: tuple[str, ...] | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Newest first, of one flag and/or by some actors (`remediation:<context>`, …)."""
+        return await self.store.audit(feature=feature, actors=actors, limit=limit)

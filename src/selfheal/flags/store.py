@@ -111,7 +111,12 @@ class FlagStore(Protocol):
     ) -> tuple[Segment | None, AuditEvent]: ...
 
     async def audit(
-        self, *, feature: str | None = None, project: str | None = None, limit: int = 100
+        self,
+        *,
+        feature: str | None = None,
+        project: str | None = None,
+        actors: tuple[str, ...] | None = None,
+        limit: int = 100,
     ) -> list[AuditEvent]: ...
 
 
@@ -285,14 +290,23 @@ class SqlFlagStore:
             )
 
     async def audit(
-        self, *, feature: str | None = None, project: str | None = None, limit: int = 100
+        self,
+        *,
+        feature: str | None = None,
+        project: str | None = None,
+        actors: tuple[str, ...] | None = None,
+        limit: int = 100,
     ) -> list[AuditEvent]:
+        """Newest first; `actors` keeps the changes those actors made (indexed, migration
+        flags_0002: a problem's page finds what its remediations switched without a scan)."""
         t = audit_table
         query = sa.select(t).order_by(t.c.seq.desc()).limit(limit)
         if feature:
             query = query.where(t.c.feature == feature)
         if project:
             query = query.where(t.c.project == project)
+        if actors is not None:
+            query = query.where(t.c.created_by.in_(actors))
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_audit_row(r) for r in rows]

@@ -5,6 +5,8 @@ is read at the sequence's revision; the requests configured for
 `sh.keptn.event.action.triggered` are rendered against the triggered event (`{{.data.project}}`,
 `{{.shkeptncontext}}`…) and `{{.env.name}}` secrets, checked against the URL deny-list and sent
 through the outbox. Only the templates are stored, so no secret reaches the delivery record.
+A webhook reads only the secrets granted to its project (`SecretGrants`): checked before
+anything is queued, and again when each request is built.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from selfheal.core import iso_from_epoch
 from selfheal.core.keptn import task_event
 from selfheal.delivery import Outbox
 from selfheal.integrations.addresses import UrlGuard
+from selfheal.integrations.grants import SecretGrants, references
 from selfheal.integrations.outbox import HttpSender
 from selfheal.integrations.placeholders import render
 from selfheal.integrations.redaction import Redactor
@@ -39,6 +42,7 @@ class WebhookActionProvider:
         outbox: Outbox,
         http: HttpClient,
         secrets: Secrets,
+        grants: SecretGrants,
         guard: UrlGuard,
         redactor: Redactor,
         timeout: float = 10.0,
@@ -46,13 +50,15 @@ class WebhookActionProvider:
     ) -> None:
         self._outbox = outbox
         self._secrets = secrets
+        self._grants = grants
         self._guard = guard
         self._timeout = timeout
         self._now = now
         outbox.register(INTEGRATION, "request", HttpSender(http, self._build, redactor=redactor))
 
-    def _secret(self, env: Mapping[str, list[str]], name: str) -> str:
+    def _secret(self, project: str, env: Mapping[str, list[str]], name: str) -> str:
         secret, key = env.get(name, [name, ""])
+        self._grants.require(project, secret)  # again at send time: a grant may be withdrawn
         candidates = [f"{secret}.{key}", secret] if key else [secret]
         for candidate in candidates:
             if self._secrets.known(candidate):
@@ -61,9 +67,10 @@ class WebhookActionProvider:
 
     async def _build(self, args: Mapping[str, Any]) -> HttpRequest:
         spec, event, env = args["request"], args["event"], args["env"]
+        project = str(event.get("data", {}).get("project", ""))
 
         def lookup(name: str) -> str:
-            return self._secret(env, name)
+            return self._secret(project, env, name)
 
         url = render(spec["url"], event, env=lookup)
         pinned = await self._guard.check(url)
@@ -123,6 +130,13 @@ class WebhookActionProvider:
         hooks = config.for_event(EVENT_TYPE, subscription)
         if not hooks:
             return ActionResult("errored", "fail", f"{resource} has no webhook for {EVENT_TYPE}")
+        for _, secret in references(config):
+            if not self._grants.allows(request.project, secret):
+                return ActionResult(
+                    "errored",
+                    "fail",
+                    f"{resource}: secret {secret!r} is not granted to project {request.project!r}",
+                )
         event = self._event(request)
         problem = str(request.problem.get("PID") or request.problem.get("ProblemID") or "") or None
         sent: list[dict[str, Any]] = []

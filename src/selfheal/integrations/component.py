@@ -19,6 +19,7 @@ from selfheal.integrations.comments import ProblemComments
 from selfheal.integrations.config import IntegrationsSettings
 from selfheal.integrations.errors import ConfigError, IntegrationError
 from selfheal.integrations.escalations import EscalateProvider
+from selfheal.integrations.grants import SecretGrants
 from selfheal.integrations.jira import COMMENT_EVENT
 from selfheal.integrations.links import Links, SqlLinks
 from selfheal.integrations.manifests import IntegrationSpec, Manifest, load_manifest
@@ -34,7 +35,7 @@ from selfheal.integrations.plugins import (
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.secrets import Secrets, SourcedSecrets
 from selfheal.integrations.slis import MonitorSliProvider
-from selfheal.integrations.toggles import ToggleProvider
+from selfheal.integrations.toggles import RolloutSwitch, ToggleProvider
 from selfheal.integrations.transport import HttpClient, HttpxClient
 from selfheal.integrations.unleash import UnleashAdmin
 
@@ -118,6 +119,11 @@ class IntegrationsComponent:
             )
         return self._secrets
 
+    @property
+    def grants(self) -> SecretGrants:
+        """The secrets each project's webhooks may use: settings and integrations.yaml."""
+        return SecretGrants(self.settings.webhook_secrets, self.load().webhook_secrets)
+
     def links(self, integration: str) -> Links:
         return SqlLinks(self.runtime.database, integration)
 
@@ -174,6 +180,7 @@ class IntegrationsComponent:
                 outbox=self.outbox,
                 http=self.http,
                 secrets=self.secrets,
+                grants=self.grants,
                 guard=UrlGuard(
                     deny=s.webhook_deny,
                     allow=s.webhook_allow,
@@ -239,6 +246,12 @@ class IntegrationsComponent:
         for provider in self.providers:
             control.register_action_provider(provider)
         control.register_sli_provider("monitor", MonitorSliProvider(self.monitor.service))
+        control.register_resource_check(self.grants.check_resource)
+        # restores: the monitor's problems and origin probes, the local flags service (a remote
+        # Unleash is not driven by restores: they wait, saying so, rather than flip a local copy)
+        self.control.restores.use(desk=self.monitor.service, origin=self.monitor.service)
+        if not self.settings.unleash_url:
+            self.control.restores.use(switch=RolloutSwitch(self.flags.service))
         events = self.runtime.events
         self.comments = ProblemComments(self.monitor.service, self.outbox, ui_url=self.ui_url)
         self._subscriptions.append(

@@ -24,6 +24,9 @@ class IntegrationsSettings(BaseModel):
     max_backoff_seconds: float = Field(default=60.0, ge=0)
     timeout_seconds: float = Field(default=10.0, gt=0)
 
+    webhook_secrets: dict[str, list[str]] = Field(default_factory=dict)
+    """Project -> the secrets its webhook.yaml may use (with integrations.yaml's
+    `webhook_secrets`); a secret granted to no project is out of every webhook's reach."""
     webhook_deny: list[str] | None = None
     """Networks the webhook action may not reach (default: loopback, link-local, metadata)."""
     webhook_allow: list[str] = Field(default_factory=list)

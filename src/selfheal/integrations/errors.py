@@ -22,6 +22,10 @@ class MissingSecret(IntegrationError):
     """A secret reference names a secret that no source knows."""
 
 
+class UngrantedSecret(InvalidInput):
+    """A project's webhook uses a secret that no operator granted to that project."""
+
+
 class BadSignature(Unauthorized):
     """An inbound callback (Slack, Jira) is unsigned, stale or signed with the wrong secret."""
 
@@ -38,5 +42,6 @@ __all__ = [
     "IntegrationError",
     "MissingSecret",
     "NotRetryable",
+    "UngrantedSecret",
     "UnknownPlugin",
 ]

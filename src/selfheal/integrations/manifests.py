@@ -3,6 +3,8 @@
 ```yaml
 secrets:                       # optional: name -> {env: VAR} | {file: path} | {value: …}
   jira-token: {env: JIRA_API_TOKEN}
+webhook_secrets:               # optional: project -> secrets its webhook.yaml may use
+  website: [pager]
 integrations:
   - name: jira                 # unique; names deliveries and state
     type: jira                 # plugin type (entry point in `selfheal.integrations`)
@@ -43,6 +45,7 @@ class Manifest:
     integrations: tuple[IntegrationSpec, ...] = ()
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
+    webhook_secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def line(self, path: str) -> int | None:
         """The line of the deepest known node on `path` (1-based)."""
@@ -89,7 +92,7 @@ def load_manifest(text: str) -> Manifest:
     doc = _plain(root, "", lines)
     if not isinstance(doc, dict):
         raise ConfigError("integrations.yaml must be a mapping", line=1)
-    unknown = set(doc) - {"apiVersion", "kind", "secrets", "integrations"}
+    unknown = set(doc) - {"apiVersion", "kind", "secrets", "webhook_secrets", "integrations"}
     if unknown:
         key = sorted(unknown)[0]
         raise ConfigError("unknown top-level key", field=key, line=lines.get(key))
@@ -110,7 +113,26 @@ def load_manifest(text: str) -> Manifest:
             )
         seen.add(spec.name)
         specs.append(spec)
-    return Manifest(tuple(specs), secrets, lines)
+    grants = _grants(doc.get("webhook_secrets") or {}, lines)
+    return Manifest(tuple(specs), secrets, lines, grants)
+
+
+def _grants(value: Any, lines: Mapping[str, int]) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise ConfigError(
+            "must be a mapping", field="webhook_secrets", line=lines.get("webhook_secrets")
+        )
+    out: dict[str, tuple[str, ...]] = {}
+    for project, names in value.items():
+        path = f"webhook_secrets.{project}"
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise ConfigError(
+                "a list of secret names granted to the project's webhooks",
+                field=path,
+                line=lines.get(path),
+            )
+        out[str(project)] = tuple(names)
+    return out
 
 
 def _secrets(value: Any, lines: Mapping[str, int]) -> dict[str, dict[str, str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from selfheal.control import ActionRequest, ActionResult
 from selfheal.control.specs import SpecError
@@ -114,3 +114,42 @@ class ToggleProvider:
             message=f"switched {words} in {environment} ({where})",
             data={"flags": done, "environment": environment, "project": project},
         )
+
+
+class Rollout(Protocol):
+    """The flags service calls a restore needs."""
+
+    async def set_rollout(
+        self, flag: str, environment: str, percent: int, *, project: str = ..., actor: str = ...
+    ) -> bool: ...
+
+    async def get_flag(self, name: str, project: str = ...) -> Any: ...
+
+
+class RolloutSwitch:
+    """A restore's `KillSwitch` on this process's flags service: the share of users on the
+    fallback is the kill switch's gradual rollout (`flexibleRollout`, sticky per session)."""
+
+    def __init__(self, flags: Rollout) -> None:
+        self._flags = flags
+
+    async def set_fallback(
+        self, flag: str, environment: str, percent: int, *, project: str, actor: str
+    ) -> None:
+        await self._flags.set_rollout(flag, environment, percent, project=project, actor=actor)
+
+    async def fallback_of(self, flag: str, environment: str, *, project: str) -> int | None:
+        try:
+            found = await self._flags.get_flag(flag, project)
+        except SelfhealError:
+            return None
+        env = found.env(environment)
+        if not env.enabled:
+            return 0
+        for strategy in env.strategies:
+            if strategy.name == "flexibleRollout" and not strategy.disabled:
+                try:
+                    return int(strategy.parameters.get("rollout", "100"))
+                except ValueError:
+                    return 100
+        return 100

@@ -9,17 +9,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-import yaml
 
 from selfheal.bus import Subscription
 from selfheal.core import CloudEvent, SelfhealError
 from selfheal.delivery import Outbox, RetryPolicy, SqlDeliveryStore
 from selfheal.monitor.config import MonitorSettings
+from selfheal.monitor.declarations import load_services, parse_service
 from selfheal.monitor.leaders import LeaderElection, open_leader_election
 from selfheal.monitor.notifications import HttpxSender, Notifier, Sender
+from selfheal.monitor.probes import HttpxProber, Prober
 from selfheal.monitor.samples import SampleRecorder
 from selfheal.monitor.service import MonitorService
-from selfheal.monitor.services import ServiceSpec, parse_document, parse_service
+from selfheal.monitor.services import ServiceSpec
 from selfheal.monitor.sources import Fetcher, HttpxFetcher
 from selfheal.monitor.store import (
     SqlProblemStore,
@@ -86,8 +87,8 @@ class MonitorComponent:
         )
         # Clients made here are closed at stop (they connect lazily, so an unused one is
         # free); injected ones belong to whoever made them.
-        own_fetcher, own_sender = HttpxFetcher(), HttpxSender()
-        self._owned = (own_fetcher, own_sender)
+        own_fetcher, own_sender, own_prober = HttpxFetcher(), HttpxSender(), HttpxProber()
+        self._owned = (own_fetcher, own_sender, own_prober)
         self.fetcher: Fetcher = fetcher or own_fetcher
         self.sender: Sender = sender or own_sender
         self.leader = leader or open_leader_election(runtime.database)
@@ -124,6 +125,7 @@ class MonitorComponent:
             reopen_seconds=settings.reopen_seconds,
             samples=self.store,
             recorder=self.recorder,
+            prober=own_prober,
         )
         runtime.registry.register(MonitorCollector(self.service))
         windows = runtime.retention_windows
@@ -159,10 +161,19 @@ class MonitorComponent:
         self._poller: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
 
-    def use(self, *, fetcher: Fetcher | None = None, sender: Sender | None = None) -> None:
-        """Swap the scrape client or the webhook sender after `bootstrap.build` (tests use a
-        `MemoryFetcher` and a `RecordingSender`; an embedder may bring its own clients).
-        Services already declared read through the new fetcher from their next tick."""
+    def use(
+        self,
+        *,
+        fetcher: Fetcher | None = None,
+        sender: Sender | None = None,
+        prober: Prober | None = None,
+    ) -> None:
+        """Swap the scrape client, the webhook sender or the origin prober after
+        `bootstrap.build` (tests use a `MemoryFetcher`, a `RecordingSender`, an `HttpxProber`
+        over `ASGITransport`; an embedder may bring its own clients). Services already
+        declared read through the new fetcher from their next tick."""
+        if prober is not None:
+            self.service.prober = prober
         if fetcher is not None:
             self.fetcher = fetcher
             self.service.use_fetcher(fetcher)
@@ -179,10 +190,7 @@ class MonitorComponent:
     async def start(self) -> None:
         await self.service.tracker.load()
         if self.settings.file:
-            text = Path(self.settings.file).read_text()
-            specs = parse_document(text)
-            doc: Any = yaml.safe_load(text) or {}
-            for spec, raw in zip(specs, doc.get("services", []), strict=True):
+            for spec, raw in load_services(Path(self.settings.file).read_text()):
                 self._file[spec.name] = (spec, raw)
         await self.refresh()
         self._running = True

@@ -142,7 +142,7 @@ class ResponseTimeDetector:
         self.windows = spec.windows or (30.0,)
         self.q = spec.percentile / 100.0
         self.baseline_ms: float | None = None
-        self._persist = _Persistence(spec.for_seconds or 10.0)
+        self._persist = _Persistence(spec.for_seconds)
 
     def threshold_ms(self, series: SliSeries, now: float, *, frozen: bool) -> float | None:
         if self.spec.mode == "fixed":
@@ -193,6 +193,7 @@ class BurnRateDetector:
     def __init__(self, spec: DetectorSpec, sensitivity: Sensitivity) -> None:
         self.spec = spec
         self.budget = 1.0 - spec.slo / 100.0
+        self._persist = _Persistence(spec.for_seconds)
 
     def evaluate(self, series: SliSeries, now: float, *, frozen: bool = False) -> Verdict:
         bar = self.spec.burn_rate * self.budget
@@ -200,9 +201,10 @@ class BurnRateDetector:
         for seconds in (self.spec.long_window, self.spec.short_window):
             w = series.last(seconds, now)
             if w is None or w.requests < max(1.0, self.spec.min_requests_per_minute * seconds / 60):
+                self._persist.hold(False, now)
                 return Verdict(self.kind, self.title, "ERROR", False, {})
             burns.append((w.failure_rate or 0.0) / self.budget)
-        breached = all(b * self.budget >= bar for b in burns)
+        breached = self._persist.hold(all(b * self.budget >= bar for b in burns), now)
         evidence = {
             "burn_rate_long": round(burns[0], 3),
             "burn_rate_short": round(burns[1], 3),
@@ -217,7 +219,7 @@ def build_detectors(spec: ServiceSpec, default_sensitivity: str = "medium") -> l
     automatic baseline, and response time when a latency histogram is configured)."""
     specs = spec.detectors or (
         DetectorSpec(kind="failure_rate"),
-        *((DetectorSpec(kind="response_time"),) if spec.source.latency else ()),
+        *((DetectorSpec(kind="response_time", for_seconds=10.0),) if spec.source.latency else ()),
     )
     out: list[Detector] = []
     for d in specs:

@@ -127,6 +127,8 @@ def problem_json(
         "state": problem.status,
         "source": problem.source,
         "occurrence": problem.occurrence,
+        "mitigated": problem.mitigated,
+        "mitigatedSince": _ms(problem.mitigated_since) if problem.mitigated else None,
         "url": pages.absolute(public_url, pages.problem(problem.id)),
     }
     if "evidenceDetails" in fields:

@@ -17,6 +17,10 @@ class ExpositionError(NoData):
     """A scrape body that is not in the Prometheus text format."""
 
 
+class ProbeFailed(MonitorError):
+    """A probed origin did not answer (refused, reset, DNS): no status to judge."""
+
+
 class ProblemNotFound(NotFound):
     """No problem with that id, display id or PID."""
 

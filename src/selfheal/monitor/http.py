@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from selfheal.core import InvalidInput, iso_from_epoch
+from selfheal.monitor.declarations import load_services
 from selfheal.monitor.dynatrace import (
     OPTIONAL_FIELDS,
     comment_json,
@@ -26,7 +26,6 @@ from selfheal.monitor.dynatrace import (
 )
 from selfheal.monitor.intake import parse_alertmanager, parse_dynatrace
 from selfheal.monitor.problems import Delivery
-from selfheal.monitor.services import parse_document, parse_service
 
 if TYPE_CHECKING:
     from selfheal.monitor.component import MonitorComponent
@@ -264,22 +263,12 @@ def api_router(component: MonitorComponent) -> APIRouter:
         """A monitor.yaml document (YAML or JSON) or one service object."""
         await admin(authorization)
         text = (await request.body()).decode("utf-8", "replace")
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError:
-            doc = None
-        if isinstance(doc, dict) and "services" not in doc and "name" in doc:
-            raw_list = [doc]
-        else:
-            parse_document(text)
-            raw_list = list((doc or {}).get("services", []))
-        specs = [parse_service(r, f"services[{i}]") for i, r in enumerate(raw_list)]
+        declared = load_services(text)
         revision = await component.store.save_services(
-            [(spec.name, raw) for spec, raw in zip(specs, raw_list, strict=True)],
-            runtime.clock.now(),
+            [(spec.name, raw) for spec, raw in declared], runtime.clock.now()
         )
         await component.changed(revision)
-        return {"applied": [s.name for s in specs], "revision": revision}
+        return {"applied": [spec.name for spec, _ in declared], "revision": revision}
 
     @api.delete("/api/v1/monitor/services/{name}", status_code=204)
     async def delete_service(name: str, authorization: str | None = Header(None)) -> None:

@@ -37,6 +37,10 @@ WEBHOOK = "webhook"
 OPEN_T = "OPEN"
 UPDATE_T = "UPDATE"
 RESOLVED_T = "RESOLVED"
+MITIGATED_T = "MITIGATED"
+"""Not a Dynatrace transition: the status stays OPEN; only `sh.selfheal.problem.mitigated`
+goes out (no webhook)."""
+MITIGATED_EVENT = "sh.selfheal.problem.mitigated"
 
 
 def notification_id(problem: Problem, transition: str) -> str:
@@ -45,6 +49,8 @@ def notification_id(problem: Problem, transition: str) -> str:
             _NS,
             f"{problem.id}:{transition}:{problem.occurrence}:{len(problem.evidence)}"
             if transition == UPDATE_T
+            else f"{problem.id}:{transition}:{problem.occurrence}:{problem.mitigated_since}"
+            if transition == MITIGATED_T
             else f"{problem.id}:{transition}:{problem.occurrence}",
         )
     )
@@ -69,7 +75,36 @@ def problem_details(problem: Problem, public_url: str) -> dict[str, Any]:
         "source": problem.source,
         "url": problem_url(problem, public_url),
         "occurrence": problem.occurrence,
+        "mitigated": problem.mitigated,
     }
+
+
+def mitigated_event(problem: Problem, public_url: str, now: float) -> CloudEvent:
+    """`sh.selfheal.problem.mitigated`: the fallback serves the users, the origin is not yet
+    verified (the restore contract's event, in the problem's Keptn context)."""
+    data: dict[str, Any] = {
+        "problemId": problem.pid,
+        "displayId": problem.display_id,
+        "flag": problem.masked_by or "",
+        "since": iso_from_epoch(problem.mitigated_since or now),
+        "ProblemURL": problem_url(problem, public_url),
+    }
+    for tag, key in (
+        ("keptn_project", "project"),
+        ("keptn_stage", "stage"),
+        ("keptn_service", "service"),
+    ):
+        data[key] = problem.tags.get(tag, "")
+    event = CloudEvent(
+        type=MITIGATED_EVENT,
+        source="selfheal/monitor",
+        id=notification_id(problem, MITIGATED_T),
+        time=iso_from_epoch(now),
+        data=data,
+    )
+    if problem.masked_context:
+        event = event.with_extensions(shkeptncontext=problem.masked_context)
+    return event
 
 
 def problem_data(problem: Problem, public_url: str) -> dict[str, Any]:
@@ -263,6 +298,8 @@ class Notifier:
     def events(self, problem: Problem, transition: str) -> list[CloudEvent]:
         """The bus event of a transition (OPEN and RESOLVED; an UPDATE has none), to be
         written in the same transaction as the problem's change."""
+        if transition == MITIGATED_T:
+            return [mitigated_event(problem, self.public_url, self._clock.now())]
         if transition not in (OPEN_T, RESOLVED_T):
             return []
         return [problem_event(problem, transition, self.public_url, self._clock.now())]
@@ -278,6 +315,8 @@ class Notifier:
 
     async def deliver(self, problem: Problem, transition: str) -> None:
         """Queue the webhook deliveries of a committed transition (each once per hook)."""
+        if transition == MITIGATED_T:
+            return  # Dynatrace has no such transition: the webhooks' status stays OPEN
         now = self._clock.now()
         event_id = notification_id(problem, transition)
         for hook in self.webhooks:

@@ -49,10 +49,22 @@ class Problem:
     updated: float = 0.0
     version: int = 1
     """Bumped by every save: a save made from an older version loses (compare-and-set)."""
+    masked_by: str | None = None
+    """A kill switch a remediation switched on for this problem (with a `restore:` plan): when
+    the SLI recovers, the problem is *mitigated* — served by the fallback — not resolved."""
+    masked_context: str | None = None
+    """The Keptn context of the remediation that masked it (its events carry it)."""
+    mitigated_since: float | None = None
+    """Since when the fallback has masked the problem (None: not mitigated). The status stays
+    OPEN (Dynatrace's values are unchanged) until the origin is restored or a person closes it."""
 
     @property
     def is_open(self) -> bool:
         return self.status == OPEN
+
+    @property
+    def mitigated(self) -> bool:
+        return self.status == OPEN and self.mitigated_since is not None
 
     def with_(self, **changes: Any) -> Problem:
         return replace(self, **changes)

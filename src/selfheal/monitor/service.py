@@ -9,10 +9,12 @@ from dataclasses import replace
 from typing import Any
 
 from selfheal.core import Clock, Conflict, InvalidInput, new_id
+from selfheal.monitor.declarations import parse_service
 from selfheal.monitor.errors import CommentNotFound, ProblemNotFound, ServiceNotFound
 from selfheal.monitor.intake import ExternalAlert
 from selfheal.monitor.leaders import LeaderElection
 from selfheal.monitor.notifications import OPEN_T, RESOLVED_T, Notifier
+from selfheal.monitor.probes import HttpxProber, ProbeOutcome, Prober, probe_once
 from selfheal.monitor.problems import (
     CLOSED,
     OPEN,
@@ -26,7 +28,7 @@ from selfheal.monitor.problems import (
     new_problem,
 )
 from selfheal.monitor.samples import SampleRecorder, SampleStore, series_between
-from selfheal.monitor.services import ServiceSpec, parse_service
+from selfheal.monitor.services import ProbeSpec, ServiceSpec
 from selfheal.monitor.slis import SliSeries, Window
 from selfheal.monitor.sources import Fetcher, open_source
 from selfheal.monitor.tracking import ProblemTracker
@@ -66,8 +68,11 @@ class MonitorService:
         reopen_seconds: float = 300.0,
         samples: SampleStore | None = None,
         recorder: SampleRecorder | None = None,
+        prober: Prober | None = None,
     ) -> None:
         self.store = store
+        self.prober: Prober = prober or HttpxProber()
+        """Sends the origin probes (`probe_origin`)."""
         self.samples = samples
         """The shared SLI samples: read by a replica that does not lead the service."""
         self.recorder = recorder
@@ -80,7 +85,11 @@ class MonitorService:
         self.timeout = timeout
         self.max_points = max_points
         self.tracker = ProblemTracker(
-            store, notifier, hold_seconds=hold_seconds, reopen_seconds=reopen_seconds
+            store,
+            notifier,
+            hold_seconds=hold_seconds,
+            reopen_seconds=reopen_seconds,
+            note=self._note,
         )
         self.watchers: dict[str, Watcher] = {}
         self.raw: dict[str, dict[str, Any]] = {}
@@ -269,6 +278,57 @@ class MonitorService:
         await self.notifier.deliver(closed, RESOLVED_T)
         return closed
 
+    async def _note(self, problem: Problem, message: str) -> None:
+        await self.add_comment(problem.id, message, context="restore", author="selfheal")
+
+    # mitigation (the control plane's restore drives these) --------------------------------
+    async def problem_status(self, problem_id: str) -> tuple[str, float | None] | None:
+        """(OPEN|RESOLVED|CLOSED, mitigated since) of a problem, None if unknown here."""
+        problem = await self.store.get(problem_id)
+        if problem is None:
+            return None
+        return problem.status, problem.mitigated_since
+
+    async def mask_problem(self, problem_id: str, flag: str, context: str | None = None) -> bool:
+        """A remediation switched `flag` on for this problem and will restore the origin
+        itself (`context`: that remediation's Keptn context, carried by the mitigated event):
+        when the SLI recovers, mitigate instead of resolving. False if the problem
+        is unknown here or no longer open."""
+        for _ in range(CAS_ATTEMPTS):
+            problem = await self.store.get(problem_id)
+            if problem is None or problem.status != OPEN:
+                return False
+            if problem.masked_by == flag and problem.masked_context == context:
+                return True
+            saved = await self.store.save(problem.with_(masked_by=flag, masked_context=context))
+            if saved is not None:
+                self.tracker.adopt(saved)
+                return True
+        raise Conflict(f"problem {problem_id!r} keeps changing; try again")
+
+    async def restore_problem(self, problem_id: str, message: str) -> Problem | None:
+        """The origin serves everyone again: RESOLVED (with its notification) and `message`
+        as a comment. A problem already resolved or closed is left as it is."""
+        for _ in range(CAS_ATTEMPTS):
+            problem = await self.store.get(problem_id)
+            if problem is None:
+                return None
+            if problem.status != OPEN:
+                return problem
+            now = self.clock.now()
+            resolved = await self.store.save(
+                problem.with_(status=RESOLVED, end=now, updated=now),
+                lambda p: self.notifier.events(p, RESOLVED_T),
+            )
+            if resolved is not None:
+                break
+        else:
+            raise Conflict(f"problem {problem_id!r} keeps changing; try again")
+        self.tracker.adopt(resolved)
+        await self.add_comment(resolved.id, message, context="restore", author="selfheal")
+        await self.notifier.deliver(resolved, RESOLVED_T)
+        return resolved
+
     async def deliveries(self, problem_id: str | None = None, limit: int = 100) -> list[Delivery]:
         if problem_id is not None:
             problem_id = (await self.get_problem(problem_id)).id
@@ -326,6 +386,42 @@ class MonitorService:
                     }
                 )
         return results
+
+    # origin verification ----------------------------------------------------------------
+    def _scoped(self, project: str, stage: str, service: str) -> Watcher | None:
+        return self.find_service({"project": project, "stage": stage, "service": service})
+
+    def probe_configured(self, project: str, stage: str, service: str) -> bool:
+        """The service (by its `keptn_*` tags) has a `probe:` block in monitor.yaml."""
+        return self.probe_settings(project, stage, service) is not None
+
+    def probe_settings(self, project: str, stage: str, service: str) -> ProbeSpec | None:
+        """The service's `probe:` block (`interval_seconds`, `consecutive`, … for the caller
+        that times and counts the probes), or None."""
+        watcher = self._scoped(project, stage, service)
+        return None if watcher is None else watcher.spec.probe
+
+    async def probe_origin(self, project: str, stage: str, service: str) -> ProbeOutcome:
+        """ONE request per the service's `probe:` block, passing the kill switch with the
+        configured bypass; counted in no SLI. Consecutive successes are the caller's to count."""
+        watcher = self._scoped(project, stage, service)
+        if watcher is None or watcher.spec.probe is None:
+            raise ServiceNotFound(f"no probe configured for {project}/{stage}/{service}")
+        return await probe_once(watcher.spec.probe, self.prober, self.clock)
+
+    async def origin_failure_rate(
+        self, project: str, stage: str, service: str, since: float
+    ) -> tuple[int, int] | None:
+        """(requests, failures) served by the origin since `since`, from the scraped series
+        sliced by `origin_slice`; None without a slice or without data. Any replica answers
+        (the leader from its own series, the others from the shared samples)."""
+        watcher = self._scoped(project, stage, service)
+        if watcher is None or watcher.spec.origin_slice is None:
+            return None
+        window = await self.window(watcher.spec.name, since, self.clock.now())
+        if window is None or window.origin is None:
+            return None
+        return round(window.origin[0]), round(window.origin[1])
 
     # SLIs -------------------------------------------------------------------------------
     def find_service(self, scope_tags: dict[str, str]) -> Watcher | None:

@@ -23,6 +23,8 @@ class Window:
     requests: float
     errors: float
     buckets: tuple[tuple[float, float], ...] = ()
+    origin: tuple[float, float] | None = None
+    """(requests, errors) served by the origin (the `origin_slice`); None if not sliced."""
 
     @property
     def seconds(self) -> float:
@@ -68,6 +70,14 @@ class Point:
     requests: float
     errors: float
     buckets: tuple[tuple[float, float], ...]
+    origin: tuple[float, float] | None = None
+
+
+def _dropped(before: tuple[float, float] | None, after: tuple[float, float] | None) -> bool:
+    """The origin's counters went down: the target restarted."""
+    return (
+        before is not None and after is not None and (after[0] < before[0] or after[1] < before[1])
+    )
 
 
 class SliSeries:
@@ -81,6 +91,7 @@ class SliSeries:
         self._offset_req = 0.0
         self._offset_err = 0.0
         self._offset_buckets: dict[float, float] = {}
+        self._offset_origin = (0.0, 0.0)
         self.resets = 0
 
     def __len__(self) -> int:
@@ -91,18 +102,32 @@ class SliSeries:
         if last is not None:
             if sample.time <= last.time:
                 return
-            if sample.requests < last.requests or sample.errors < last.errors:
+            if (
+                sample.requests < last.requests
+                or sample.errors < last.errors
+                or _dropped(last.origin, sample.origin)
+            ):
                 self.resets += 1
                 self._offset_req += last.requests
                 self._offset_err += last.errors
                 for le, count in last.buckets:
                     self._offset_buckets[le] = self._offset_buckets.get(le, 0.0) + count
+                if last.origin is not None:
+                    req, err = self._offset_origin
+                    self._offset_origin = (req + last.origin[0], err + last.origin[1])
         self._last_raw = sample
+        origin = None
+        if sample.origin is not None:
+            origin = (
+                sample.origin[0] + self._offset_origin[0],
+                sample.origin[1] + self._offset_origin[1],
+            )
         point = Point(
             sample.time,
             sample.requests + self._offset_req,
             sample.errors + self._offset_err,
             tuple((le, c + self._offset_buckets.get(le, 0.0)) for le, c in sample.buckets),
+            origin,
         )
         self._points.append(point)
         self._times.append(point.time)
@@ -138,12 +163,16 @@ class SliSeries:
             buckets = tuple((le, max(0.0, c - before.get(le, 0.0))) for le, c in b.buckets)
         elif b.buckets and i == 0 and a.time == self._times[0]:
             buckets = ()
+        origin = None
+        if a.origin is not None and b.origin is not None:
+            origin = (max(0.0, b.origin[0] - a.origin[0]), max(0.0, b.origin[1] - a.origin[1]))
         return Window(
             a.time,
             b.time,
             max(0.0, b.requests - a.requests),
             max(0.0, b.errors - a.errors),
             buckets,
+            origin,
         )
 
     def last(self, seconds: float, now: float) -> Window | None:

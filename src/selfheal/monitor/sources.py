@@ -29,6 +29,8 @@ class Sample:
     errors: float
     buckets: tuple[tuple[float, float], ...] = ()
     """Cumulative histogram buckets as (upper bound in seconds, count), sorted by bound."""
+    origin: tuple[float, float] | None = None
+    """(requests, errors) of the origin's slice (`origin_slice`), when one is configured."""
 
 
 class Fetcher(Protocol):
@@ -87,6 +89,8 @@ def sample_from_exposition(text: str, spec: ServiceSpec, now: float) -> Sample:
     samples = exposition.parse(text)
     names = {src.requests, src.requests + "_total"}
     requests = errors = 0.0
+    origin_requests = origin_errors = 0.0
+    cut = spec.origin_slice
     seen = False
     buckets: dict[float, float] = {}
     bucket_name = f"{src.latency}_bucket" if src.latency else ""
@@ -97,8 +101,12 @@ def sample_from_exposition(text: str, spec: ServiceSpec, now: float) -> Sample:
             seen = True
             requests += s.value
             status = s.labels.get(src.status_label, "")
-            if status_matches(status, spec.error_statuses):
+            failed = status_matches(status, spec.error_statuses)
+            if failed:
                 errors += s.value
+            if cut is not None and s.labels.get(cut.label) == cut.value:
+                origin_requests += s.value
+                origin_errors += s.value if failed else 0.0
         elif bucket_name and s.name == bucket_name and "le" in s.labels:
             try:
                 le = _le(s.labels["le"])
@@ -107,7 +115,8 @@ def sample_from_exposition(text: str, spec: ServiceSpec, now: float) -> Sample:
             buckets[le] = buckets.get(le, 0.0) + s.value
     if not seen:
         raise NoData(f"no '{src.requests}' counter at {src.url}")
-    return Sample(now, requests, errors, tuple(sorted(buckets.items())))
+    origin = (origin_requests, origin_errors) if cut is not None else None
+    return Sample(now, requests, errors, tuple(sorted(buckets.items())), origin)
 
 
 class ScrapeSource:

@@ -47,6 +47,9 @@ problems_table = sa.Table(
     sa.Column("occurrence", sa.Integer),
     sa.Column("updated", sa.Float),
     sa.Column("version", sa.Integer),
+    sa.Column("masked_by", sa.String(255)),
+    sa.Column("masked_context", sa.String(255)),
+    sa.Column("mitigated_since", sa.Float),
 )
 comments_table = sa.Table(
     "monitor_comments",
@@ -82,6 +85,8 @@ samples_table = sa.Table(
     sa.Column("requests", sa.Float),
     sa.Column("errors", sa.Float),
     sa.Column("buckets", sa.Text),
+    sa.Column("origin_requests", sa.Float, nullable=True),
+    sa.Column("origin_errors", sa.Float, nullable=True),
 )
 
 
@@ -104,6 +109,9 @@ def _row(p: Problem) -> dict[str, Any]:
         "occurrence": p.occurrence,
         "updated": p.updated,
         "version": p.version,
+        "masked_by": p.masked_by,
+        "masked_context": p.masked_context,
+        "mitigated_since": p.mitigated_since,
     }
 
 
@@ -126,6 +134,9 @@ def _problem(r: Any) -> Problem:
         occurrence=r.occurrence,
         updated=r.updated,
         version=r.version,
+        masked_by=r.masked_by,
+        masked_context=r.masked_context,
+        mitigated_since=r.mitigated_since,
     )
 
 
@@ -339,6 +350,8 @@ class SqlProblemStore:
                 "requests": s.requests,
                 "errors": s.errors,
                 "buckets": json.dumps(s.buckets),
+                "origin_requests": None if s.origin is None else s.origin[0],
+                "origin_errors": None if s.origin is None else s.origin[1],
             }
             for service, s in rows
         ]
@@ -358,7 +371,14 @@ class SqlProblemStore:
             .scalar_subquery()
         )
         stmt = (
-            sa.select(t.c.time, t.c.requests, t.c.errors, t.c.buckets)
+            sa.select(
+                t.c.time,
+                t.c.requests,
+                t.c.errors,
+                t.c.buckets,
+                t.c.origin_requests,
+                t.c.origin_errors,
+            )
             .where(
                 t.c.service == service,
                 t.c.time >= sa.func.coalesce(before, start),
@@ -375,6 +395,9 @@ class SqlProblemStore:
                 r.requests,
                 r.errors,
                 tuple((float(le), float(c)) for le, c in json.loads(r.buckets)),
+                None
+                if r.origin_requests is None or r.origin_errors is None
+                else (r.origin_requests, r.origin_errors),
             )
             for r in rows
         ]

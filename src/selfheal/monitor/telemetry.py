@@ -19,7 +19,7 @@ WINDOW_SECONDS = 60.0
 
 class MonitorCollector(Collector):
     """`selfheal_monitor_*` per service: scrape health, failure rate and request rate over the
-    last minute, and whether a problem is open."""
+    last minute, and whether a problem is open (and mitigated)."""
 
     def __init__(self, service: MonitorService) -> None:
         self._service = service
@@ -34,6 +34,11 @@ class MonitorCollector(Collector):
         problem = GaugeMetricFamily(
             "selfheal_monitor_problem_open",
             "1 while the service has an open problem",
+            labels=labels,
+        )
+        mitigated = GaugeMetricFamily(
+            "selfheal_monitor_problem_mitigated",
+            "1 while the service's open problem is masked by a fallback (origin not yet restored)",
             labels=labels,
         )
         failure = GaugeMetricFamily(
@@ -56,6 +61,7 @@ class MonitorCollector(Collector):
         for name, watcher in sorted(self._service.watchers.items()):
             up.add_metric([name], 1.0 if watcher.status.state == OK else 0.0)
             problem.add_metric([name], 1.0 if watcher.tracker.is_open(name) else 0.0)
+            mitigated.add_metric([name], 1.0 if watcher.tracker.is_mitigated(name) else 0.0)
             scrapes.add_metric([name], float(watcher.status.scrapes))
             failures.add_metric([name], float(watcher.status.failures))
             window = watcher.series.between(now - WINDOW_SECONDS, now)
@@ -63,4 +69,4 @@ class MonitorCollector(Collector):
                 rate.add_metric([name], window.requests / window.seconds)
                 if window.failure_rate is not None:
                     failure.add_metric([name], window.failure_rate)
-        yield from (up, problem, failure, rate, scrapes, failures)
+        yield from (up, problem, mitigated, failure, rate, scrapes, failures)

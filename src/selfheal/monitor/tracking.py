@@ -8,11 +8,13 @@ Flapping guard: an open problem resolves only after every detector has been heal
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from selfheal.monitor.detectors import Verdict
-from selfheal.monitor.notifications import OPEN_T, RESOLVED_T, UPDATE_T, Notifier
+from selfheal.monitor.notifications import MITIGATED_T, OPEN_T, RESOLVED_T, UPDATE_T, Notifier
 from selfheal.monitor.problems import (
     CLOSED,
     OPEN,
@@ -32,6 +34,10 @@ class _State:
     open: Problem | None = None
     healthy_since: float | None = None
     last_resolved: Problem | None = None
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S UTC", time.gmtime(epoch))
 
 
 def _evidence(v: Verdict, now: float) -> dict[str, Any]:
@@ -55,12 +61,20 @@ class ProblemTracker:
     re-reads and decides again."""
 
     def __init__(
-        self, store: ProblemStore, notifier: Notifier, *, hold_seconds: float, reopen_seconds: float
+        self,
+        store: ProblemStore,
+        notifier: Notifier,
+        *,
+        hold_seconds: float,
+        reopen_seconds: float,
+        note: Callable[[Problem, str], Awaitable[object]] | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
         self.hold = hold_seconds
         self.reopen = reopen_seconds
+        self.note = note
+        """Writes a comment on a problem (the mitigated/unmasked notes)."""
         self._states: dict[str, _State] = {}
 
     def state(self, service: str) -> _State:
@@ -68,6 +82,10 @@ class ProblemTracker:
 
     def is_open(self, service: str) -> bool:
         return self.state(service).open is not None
+
+    def is_mitigated(self, service: str) -> bool:
+        problem = self.state(service).open
+        return problem is not None and problem.mitigated
 
     async def load(self) -> None:
         """Resume after a restart: open problems of our own detection stay tracked (they
@@ -100,6 +118,15 @@ class ProblemTracker:
         if mine:
             st.last_resolved = mine[0]
 
+    def adopt(self, problem: Problem) -> None:
+        """Someone else saved `problem` (a mask, a restore): track the newer copy."""
+        st = self.state(problem.service)
+        if st.open is not None and st.open.id == problem.id:
+            if problem.status == OPEN:
+                st.open = problem
+            else:
+                st.open, st.last_resolved, st.healthy_since = None, problem, None
+
     def forget(self, problem: Problem) -> None:
         """A manual close: stop tracking without reopening it later."""
         st = self.state(problem.service)
@@ -123,6 +150,10 @@ class ProblemTracker:
             st.open = current
         else:
             st.last_resolved, st.healthy_since = current, None
+
+    async def _note(self, problem: Problem, message: str) -> None:
+        if self.note is not None:
+            await self.note(problem, message)
 
     async def _save(self, problem: Problem, transition: str) -> Problem:
         """Compare-and-set the change with its bus event; webhooks once it committed."""
@@ -157,6 +188,20 @@ class ProblemTracker:
                 st.healthy_since = None
                 known = {e.get("detector") for e in problem.evidence}
                 fresh = [v for v in breached if v.kind not in known]
+                if problem.mitigated_since is not None:
+                    problem = await self._save(
+                        problem.with_(
+                            mitigated_since=None,
+                            evidence=[*problem.evidence, *(_evidence(v, now) for v in fresh)],
+                            updated=now,
+                        ),
+                        UPDATE_T,
+                    )
+                    st.open = problem
+                    await self._note(
+                        problem, f"failing again at {_clock(now)}: the fallback no longer masks it"
+                    )
+                    return problem
                 if fresh:
                     problem = await self._save(
                         problem.with_(
@@ -169,6 +214,18 @@ class ProblemTracker:
                 return problem
             if st.healthy_since is None:
                 st.healthy_since = now
+            if problem.masked_by and now - st.healthy_since >= self.hold:
+                if problem.mitigated_since is None:
+                    problem = await self._save(
+                        problem.with_(mitigated_since=now, updated=now), MITIGATED_T
+                    )
+                    st.open = problem
+                    await self._note(
+                        problem,
+                        f"mitigated: served by the fallback ({problem.masked_by}) since"
+                        f" {_clock(now)}; origin not yet verified",
+                    )
+                return problem
             if now - st.healthy_since >= self.hold:
                 problem = await self._save(
                     problem.with_(status=RESOLVED, end=now, updated=now), RESOLVED_T

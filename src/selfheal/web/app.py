@@ -79,6 +79,7 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
         container.flags.service,
         container.integrations.store,
     )
+    container.runtime.flip_causes = incidents  # the flags console says what a flip undoes
     app.include_router(pages.router(container.runtime, container.monitor.service, incidents))
     for component in container.components:
         for r in component.routers():

@@ -23,6 +23,7 @@ from selfheal.core import (
     Unauthorized,
     Unavailable,
 )
+from selfheal.web.headers import HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,9 @@ def is_page(request: Request) -> bool:
 
 def install(app: FastAPI, templates: Jinja2Templates) -> None:
     def page(request: Request, status: int, message: str) -> Response:
-        """An error as a page in the layout (UI paths only)."""
-        return templates.TemplateResponse(
+        """An error as a page in the layout (UI paths only). It carries the console's
+        security headers itself: a 500 is answered outside the app's middleware."""
+        response = templates.TemplateResponse(
             request,
             "error.html",
             {
@@ -91,6 +93,9 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
             },
             status_code=status,
         )
+        for name, value in HEADERS:
+            response.headers[name.decode()] = value.decode()
+        return response
 
     async def on_ours(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SelfhealError)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfheal.control.sequences import Sequence
+from selfheal.control.restore_store import Restore
+from selfheal.control.sequences import Occurrence, Sequence
 from selfheal.control.service import ControlService
 from selfheal.core import epoch_from_iso, pages
 from selfheal.delivery import Delivery, DeliveryQuery, DeliveryStore
@@ -20,10 +21,12 @@ from selfheal.flags.model import AuditEvent
 from selfheal.flags.service import FlagsService
 from selfheal.monitor.problems import Comment, Problem
 from selfheal.monitor.service import MonitorService
+from selfheal.runtime import FlipCause, SwitchKey
 from selfheal.storage import EventQuery
 
-SEQUENCE_SCAN = 500  # sequences looked at to find a problem's (newest first)
-FLAG_SCAN = 500  # flag audit entries looked at to find a sequence's changes
+OPEN_PROBLEMS_LOOKED_AT = 100  # for the flags console's "flipping it back does …"
+SEQUENCES_SHOWN = 200  # a problem's sequences, newest first (each is one occurrence's)
+FLAG_CHANGES_SHOWN = 500  # flag changes its sequences made
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,8 @@ class Entry:
 class Incident:
     problem: Problem
     sequences: list[Sequence] = field(default_factory=list)
+    occurrences: list[Occurrence] = field(default_factory=list)
+    """Each time the problem opened (and resolved), as the control plane saw it."""
     flag_changes: list[AuditEvent] = field(default_factory=list)
     comments: list[Comment] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
@@ -127,15 +132,6 @@ def flag_change_words(e: AuditEvent) -> str:
     return change_words(e)
 
 
-def is_for(seq: Sequence, problem: Problem) -> bool:
-    """A sequence belongs to a problem when its triggering payload names the problem."""
-    raw = seq.data.get("problem")
-    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    ids = {problem.id, problem.pid, problem.display_id}
-    named = {str(data.get(k)) for k in ("PID", "ProblemID", "pid", "problemId") if data.get(k)}
-    return bool(ids & named)
-
-
 class Incidents:
     """Builds an `Incident` from the contexts' public services."""
 
@@ -152,21 +148,62 @@ class Incidents:
         self._deliveries = deliveries
 
     async def sequences_for(self, problem: Problem) -> list[Sequence]:
-        seqs, _ = await self._control.list_sequences(limit=SEQUENCE_SCAN)
-        return [s for s in seqs if is_for(s, problem)]
+        """By index on the problem ids a sequence's trigger names (see `is_for`)."""
+        ids = tuple(sorted({problem.id, problem.pid, problem.display_id} - {""}))
+        seqs, _ = await self._control.list_sequences(problems=ids, limit=SEQUENCES_SHOWN)
+        return seqs
+
+    async def restores_for(self, problem: Problem) -> list[Restore]:
+        """The restores of this problem (newest first), for the banner."""
+        machine = self._control.restores
+        return [] if machine is None else await machine.list(problem_id=problem.pid)
 
     async def flag_changes_by(self, contexts: set[str]) -> list[AuditEvent]:
-        """The flag changes the given sequences made, oldest first."""
+        """The flag changes the given sequences made, oldest first (by index on the actor)."""
         if not contexts:
             return []
-        actors = {pages.ACTOR_SEQUENCE + c for c in contexts}
-        history = await self._flags.history(limit=FLAG_SCAN)
-        return sorted((e for e in history if e.created_by in actors), key=lambda e: e.id)
+        actors = tuple(sorted(pages.ACTOR_SEQUENCE + c for c in contexts))
+        history = await self._flags.history(actors=actors, limit=FLAG_CHANGES_SHOWN)
+        return sorted(history, key=lambda e: e.id)
+
+    async def open_incident_switches(self) -> dict[SwitchKey, FlipCause]:
+        """`FlipCauses` for the flags console: each switch whose last flip was made by a
+        remediation of a problem that is still open (all lookups by index)."""
+        problems, _ = await self._monitor.list_problems(
+            status="OPEN", limit=OPEN_PROBLEMS_LOOKED_AT
+        )
+        out: dict[SwitchKey, FlipCause] = {}
+        for problem in sorted(problems, key=lambda p: p.start):
+            seqs = await self.sequences_for(problem)
+            changes = await self.flag_changes_by({s.context for s in seqs})
+            made: dict[SwitchKey, AuditEvent] = {}
+            for c in changes:  # oldest first: the last flip of each switch wins
+                if c.type in FLIPS and c.feature and c.environment:
+                    made[(c.project or "default", c.feature, c.environment)] = c
+            for key, change in made.items():
+                if await self._last_flip_id(key) != change.id:
+                    continue  # someone flipped it since
+                out[key] = FlipCause(
+                    problem.display_id,
+                    problem.title,
+                    problem.impacted_entity,
+                    change.created_by,
+                    pages.problem(problem.id),
+                )
+        return out
+
+    async def _last_flip_id(self, key: SwitchKey) -> int | None:
+        project, feature, environment = key
+        for e in await self._flags.history(feature, limit=50):  # newest first, by index
+            if e.type in FLIPS and e.environment == environment and e.project == project:
+                return e.id
+        return None
 
     async def get(self, problem_id: str) -> Incident:
         problem = await self._monitor.get_problem(problem_id)
         incident = Incident(problem)
         incident.sequences = await self.sequences_for(problem)
+        incident.occurrences = await self._control.occurrences(incident.sequences)
         contexts = {s.context for s in incident.sequences}
         incident.flag_changes = await self.flag_changes_by(contexts)
         incident.comments = await self._monitor.comments(problem.id)
@@ -235,9 +272,20 @@ class Incidents:
                     pages.deliveries(problem=d.problem, context=d.keptn_context),
                 )
             )
+        for o in incident.occurrences:  # a reopened problem: each time it opened and ended
+            if o.occurrence > 1:
+                out.append(Entry(o.opened, "detected", f"{p.display_id} reopened ({ordinal(o)})"))
+            if o.resolved is not None and o is not incident.occurrences[-1]:
+                out.append(Entry(o.resolved, "resolved", f"{p.display_id} resolved ({ordinal(o)})"))
         if p.end is not None:
             out.append(Entry(p.end, "resolved", f"{p.display_id} {p.status.lower()}"))
         return sorted((e for e in out if e.kind != "skip"), key=lambda e: e.time)
+
+
+def ordinal(o: Occurrence) -> str:
+    n = o.occurrence
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix} time"
 
 
 def _step_entry(type_: str, data: dict[str, Any], source: str, time: str, link: str) -> Entry:

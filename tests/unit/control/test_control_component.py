@@ -6,11 +6,16 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from selfheal.bus import MemoryBus
 from selfheal.control.component import DAY, retention_rules
 from selfheal.control.leases import Lease
+from selfheal.control.restore_store import Restore, RestoreStore
 from selfheal.control.sequences import Sequence, SequenceStore
+from selfheal.control.specs import RestorePolicy
+from selfheal.control.steps import Steps
 from selfheal.core import ManualClock
-from selfheal.storage import Database, Pruner
+from selfheal.runtime import EventLog
+from selfheal.storage import Database, Pruner, SqlEventStore
 
 
 async def test_control_retention_prunes_only_finished_work(tmp_path: Path) -> None:
@@ -32,6 +37,24 @@ async def test_control_retention_prunes_only_finished_work(tmp_path: Path) -> No
             "done", 0, status="succeeded", result="pass", message="", data={}, now=now
         )
         await store.claim_action("open", 0, "p/s/v", "noop", now)
+        steps = Steps(db, EventLog(SqlEventStore(db, now=clock.now), MemoryBus()))
+        restores = RestoreStore(steps, Lease("a", 10.0, clock))
+        for rid, state in (("done", "restored"), ("open", "held")):
+            restore = Restore(
+                id=rid,
+                project="p",
+                stage="s",
+                service="v",
+                problem_id=f"P-{rid}",
+                flag="F",
+                environment="production",
+                flag_project="default",
+                policy=RestorePolicy(),
+                state=state,
+                created=now,
+                updated=now,
+            )
+            assert await restores.insert(restore)
         pruner = Pruner(db, clock.now, registry=CollectorRegistry())
         for rule in retention_rules(90):
             pruner.add(rule)
@@ -42,7 +65,9 @@ async def test_control_retention_prunes_only_finished_work(tmp_path: Path) -> No
             "control_sequences": 1,
             "control_problems": 1,
             "control_actions": 1,
+            "control_restores": 1,
         }
+        assert await restores.get("done") is None and await restores.get("open") is not None
         assert await store.get("done") is None and await store.get("open") is not None
         assert await store.latest_occurrence("P-open") is not None
         assert await store.get_action("open", 0) is not None

@@ -14,7 +14,7 @@ from selfheal.control.specs import (
     load_webhook,
     validate_resource,
 )
-from selfheal.control.specs.document import parse_document
+from selfheal.core.documents import parse_document
 
 LOADERS = (load_shipyard, load_remediation, load_slo, load_sli, load_webhook)
 

@@ -15,6 +15,7 @@ from selfheal.integrations.addresses import UrlGuard
 from selfheal.integrations.callouts import WebhookActionProvider
 from selfheal.integrations.errors import BlockedUrl
 from selfheal.integrations.escalations import EscalateProvider
+from selfheal.integrations.grants import SecretGrants
 from selfheal.integrations.messages import Notification
 from selfheal.integrations.redaction import Redactor
 from selfheal.integrations.secrets import MemorySecrets
@@ -177,14 +178,20 @@ spec:
 
 
 def webhook_provider(
-    http: MemoryHttp, *, allow: list[str] | None = None
+    http: MemoryHttp,
+    *,
+    allow: list[str] | None = None,
+    grants: SecretGrants | None = None,
 ) -> tuple[WebhookActionProvider, Outbox]:
     box = outbox()
     redactor = Redactor()
     provider = WebhookActionProvider(
         outbox=box,
         http=http,
-        secrets=MemorySecrets({"pager.token": "pager-secret-1"}, redactor=redactor),
+        secrets=MemorySecrets(
+            {"pager.token": "pager-secret-1", "jira-token": "jira-secret-2"}, redactor=redactor
+        ),
+        grants=grants or SecretGrants({"website": ["pager"]}),
         guard=UrlGuard(allow=allow or []),
         redactor=redactor,
     )

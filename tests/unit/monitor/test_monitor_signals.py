@@ -4,10 +4,11 @@ import math
 
 import pytest
 
+from selfheal.monitor.declarations import parse_service
 from selfheal.monitor.detectors import SENSITIVITY, FailureRateDetector
 from selfheal.monitor.errors import ExpositionError, NoData
 from selfheal.monitor.exposition import parse
-from selfheal.monitor.services import DetectorSpec, parse_service
+from selfheal.monitor.services import DetectorSpec
 from selfheal.monitor.significance import binomial_tail
 from selfheal.monitor.slis import SliSeries, histogram_quantile
 from selfheal.monitor.sources import Sample, sample_from_exposition

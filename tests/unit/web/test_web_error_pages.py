@@ -4,6 +4,7 @@ carries the security headers."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,6 +15,7 @@ from selfheal.bootstrap import build
 from selfheal.bus import MemoryBus
 from selfheal.settings import Settings
 from selfheal.web import create_app
+from tests.support.failing import FailingDeliveries
 
 PASSWORD = "error-pages-test-password"
 ADMIN = {"Authorization": "*:*.admin-secret"}
@@ -86,3 +88,41 @@ async def test_console_pages_send_security_headers(http: httpx.AsyncClient) -> N
         assert r.headers["cache-control"] == "no-store"
     api = await http.get("/api/client/features", headers={"Authorization": "*:*.admin-secret"})
     assert "x-frame-options" not in api.headers
+
+
+async def test_a_bug_on_a_ui_path_is_a_500_page_in_the_layout_without_a_traceback(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "db-password-hunter2"
+    container = await build(
+        settings.model_copy(update={"admin_password": SecretStr(PASSWORD)}), bus=MemoryBus()
+    )
+    await container.start()
+    failing = FailingDeliveries(container.integrations.store, secret)
+    container.integrations.store = failing  # type: ignore[assignment]
+    app = create_app(container, manage_lifecycle=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://selfheal.test") as http:
+            r = await http.post("/login", data={"username": "admin", "password": PASSWORD})
+            assert r.status_code == 303
+            with caplog.at_level(logging.ERROR, logger="selfheal.web.errors"):
+                page = await http.get("/deliveries?problem=P-1")
+                api = await http.get("/api/v1/deliveries", headers=ADMIN)
+    finally:
+        await container.stop()
+    assert failing.calls == 2  # both reached the broken store
+
+    assert page.status_code == 500 and is_page(page)
+    assert "The server failed on this page" in page.text
+    for leak in (secret, "Traceback", "RuntimeError", "failing.py", "simulated bug"):
+        assert leak not in page.text, leak
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+    assert api.status_code == 500 and api.headers["content-type"] == "application/json"
+    assert api.json() == {"code": 500, "message": "internal server error"}
+    assert secret not in api.text
+
+    logged = [r for r in caplog.records if r.exc_info and secret in str(r.exc_info[1])]
+    assert len(logged) == 2  # the traceback goes to the log, not to the browser

@@ -3,10 +3,10 @@ into frozen dataclasses with line-precise `SpecError`s, and lighthouse scoring o
 
 from __future__ import annotations
 
-from selfheal.control.specs.errors import SpecError
 from selfheal.control.specs.lighthouse import IndicatorResult, SloResult, Target, evaluate_slo
 from selfheal.control.specs.remediation import Action, Remediation, Rule, load_remediation
 from selfheal.control.specs.resource import Spec, spec_kind, validate_resource
+from selfheal.control.specs.restore import RestorePolicy
 from selfheal.control.specs.shipyard import (
     LEGACY_EVALUATION_WAIT,
     Sequence,
@@ -35,6 +35,7 @@ from selfheal.control.specs.webhook import (
     WebhookRequest,
     load_webhook,
 )
+from selfheal.core.documents import SpecError
 
 __all__ = [
     "LEGACY_EVALUATION_WAIT",
@@ -46,6 +47,7 @@ __all__ = [
     "IndicatorResult",
     "Objective",
     "Remediation",
+    "RestorePolicy",
     "Rule",
     "SecretEnv",
     "Sequence",

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from selfheal.control.specs.document import Node, check_header, parse_document
-from selfheal.control.specs.errors import SpecError
+from selfheal.control.specs.restore import RestorePolicy, load_restore
+from selfheal.core.documents import Node, SpecError, check_header, parse_document
 
 REMEDIATION_API = re.compile(r"spec\.keptn\.sh/0\.[12]\.\d+")
 TOGGLE_ACTIONS = ("toggle-feature", "featuretoggle")
@@ -64,6 +64,8 @@ class Rule:
     problem_type: str
     actions: tuple[Action, ...]
     prefix: bool = False
+    restore: RestorePolicy | None = None
+    """selfheal's extension: how to bring traffic back once a kill switch masked the problem."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,22 +75,34 @@ class Remediation:
     name: str = ""
     legacy: bool = False
 
-    def actions_for(self, problem_title: str, root_cause: str | None = None) -> tuple[Action, ...]:
-        """Actions in the order to try: exact root cause, exact title, legacy prefix, default."""
+    def rule_for(self, problem_title: str, root_cause: str | None = None) -> Rule | None:
+        """The rule that applies: exact root cause, exact title, legacy prefix, default."""
         if root_cause:
             for rule in self.rules:
                 if rule.problem_type == root_cause:
-                    return rule.actions
+                    return rule
         for rule in self.rules:
             if rule.problem_type == problem_title:
-                return rule.actions
+                return rule
         for rule in self.rules:
             if rule.prefix and problem_title.startswith(rule.problem_type):
-                return rule.actions
+                return rule
         for rule in self.rules:
             if rule.problem_type == DEFAULT_PROBLEM_TYPE:
-                return rule.actions
-        return ()
+                return rule
+        return None
+
+    def actions_for(self, problem_title: str, root_cause: str | None = None) -> tuple[Action, ...]:
+        """Actions in the order to try (see `rule_for`)."""
+        rule = self.rule_for(problem_title, root_cause)
+        return rule.actions if rule is not None else ()
+
+    def restore_for(
+        self, problem_title: str, root_cause: str | None = None
+    ) -> RestorePolicy | None:
+        """The `restore:` block of the rule that applies, if it has one."""
+        rule = self.rule_for(problem_title, root_cause)
+        return rule.restore if rule is not None else None
 
 
 def load_remediation(text: str) -> Remediation:
@@ -109,11 +123,21 @@ def load_remediation(text: str) -> Remediation:
 
 
 def _rule(node: Node) -> Rule:
-    node.only(("problemType", "actionsOnOpen", "actionsOnResolved"))
+    node.only(("problemType", "actionsOnOpen", "actionsOnResolved", "restore"))
     problem_type = node.require("problemType").string()
     raw = node.get("actionsOnOpen")
     actions = () if raw is None or raw.value is None else tuple(_action(a) for a in raw.sequence())
-    return Rule(problem_type=problem_type, actions=actions)
+    return Rule(problem_type=problem_type, actions=actions, restore=_restore(node, actions))
+
+
+def _restore(node: Node, actions: tuple[Action, ...]) -> RestorePolicy | None:
+    raw = node.get("restore")
+    if raw is None or raw.value is None:
+        return None
+    policy = load_restore(raw)
+    if not any(a.action in TOGGLE_ACTIONS and any(a.flag_changes().values()) for a in actions):
+        raise raw.fail("restore needs an action that switches a flag on (toggle-feature)")
+    return policy
 
 
 def _action(node: Node) -> Action:
@@ -154,7 +178,7 @@ def _legacy(root: Node) -> Remediation:
     root.only(("remediations",))
     rules: list[Rule] = []
     for node in root.require("remediations").sequence():
-        node.only(("name", "actions"))
+        node.only(("name", "actions", "restore"))
         name = node.require("name").string()
         actions: list[Action] = []
         for item in node.require("actions").sequence():
@@ -173,7 +197,14 @@ def _legacy(root: Node) -> Remediation:
                 else ""
             )
             actions.append(Action(label, action, description, _value(item, action)))
-        rules.append(Rule(problem_type=name, actions=tuple(actions), prefix=True))
+        rules.append(
+            Rule(
+                problem_type=name,
+                actions=tuple(actions),
+                prefix=True,
+                restore=_restore(node, tuple(actions)),
+            )
+        )
     return Remediation(rules=tuple(rules), api_version="0.6", legacy=True)
 
 
@@ -182,6 +213,7 @@ __all__ = [
     "REMEDIATION_API",
     "Action",
     "Remediation",
+    "RestorePolicy",
     "Rule",
     "load_remediation",
 ]

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from selfheal.control.specs.document import Node, check_header, parse_document
-from selfheal.control.specs.errors import SpecError
+from selfheal.core.documents import Node, SpecError, check_header, parse_document
 
 SHIPYARD_API = re.compile(r"spec\.keptn\.sh/0\.2\.\d+")
 LEGACY_EVALUATION_WAIT = 600.0

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from selfheal.control.specs.document import parse_document
+from selfheal.core.documents import parse_document
 
 
 @dataclass(frozen=True, slots=True)

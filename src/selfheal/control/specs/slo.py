@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from selfheal.control.specs.document import Node, parse_document
+from selfheal.core.documents import Node, parse_document
 
 _CRITERION = re.compile(r"(<=|>=|<|>|=)([+-]?)(\d+(?:\.\d*)?|\.\d+)(%?)")
 COMPARE_WITH = ("single_result", "several_results")

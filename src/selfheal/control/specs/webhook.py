@@ -11,7 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from selfheal.control.specs.document import Node, check_header, parse_document
+from selfheal.core.documents import Node, check_header, parse_document
 
 WEBHOOK_API = re.compile(r"webhookconfig\.keptn\.sh/v1(alpha1|beta1)")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -12,12 +12,13 @@ from fastapi.responses import HTMLResponse, Response
 from selfheal import flashes
 from selfheal.core import SelfhealError, pages
 from selfheal.flags.access import TokenService, token_view
-from selfheal.flags.engine import BUILTIN_STRATEGIES, OPERATORS
+from selfheal.flags.api import forms
+from selfheal.flags.engine import BUILTIN_STRATEGIES
 from selfheal.flags.metrics import UsageMetrics
-from selfheal.flags.model import AuditEvent
+from selfheal.flags.model import AuditEvent, Flag
 from selfheal.flags.segments import SegmentService
 from selfheal.flags.service import FlagsService
-from selfheal.runtime import Runtime
+from selfheal.runtime import FlipCause, Runtime
 
 
 def _safe_next(target: str | None) -> str:
@@ -41,30 +42,13 @@ def parse_parameters(text: str) -> dict[str, str]:
     return out
 
 
-def json_field(form: Any, name: str, default: str) -> Any:
-    """A JSON textarea of a form; a 400-style error naming the field if it does not parse."""
-    from selfheal.flags.errors import InvalidFlagInput
-
-    raw = str(form.get(name) or "").strip() or default
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidFlagInput(
-            f"{name} are not valid JSON (line {exc.lineno}: {exc.msg})", field=name
-        ) from exc
-
-
 def strategy_from_form(form: Any) -> dict[str, Any]:
-    constraints = json_field(form, "constraints", "[]")
-    segments = [
-        int(s) for s in str(form.get("segments") or "").replace(",", " ").split() if s.isdigit()
-    ]
     return {
         "name": str(form.get("name") or ""),
         "title": str(form.get("title") or "") or None,
         "parameters": parse_parameters(str(form.get("parameters") or "")),
-        "constraints": constraints,
-        "segments": segments,
+        "constraints": forms.constraints(form),
+        "segments": forms.segment_ids(form),
         "disabled": form.get("disabled") == "on",
     }
 
@@ -81,6 +65,34 @@ def change_words(e: AuditEvent) -> str:
         was = "" if before is None else f" (was {'on' if before else 'off'})"
         return f"turned {'on' if after else 'off'}{was}"
     return kind
+
+
+def flip_words(flag: Flag, environment: str, cause: FlipCause | None, by: str = "") -> str:
+    """What the confirmation of a flip says: the flag-specific consequence first (when a
+    remediation of a problem still open set the switch), then what every flip does.
+
+    `by` is who set the switch last (for the generic words when no open problem is known)."""
+    on = flag.env(environment).enabled
+    to, was = ("off", "on") if on else ("on", "off")
+    words = [f"Turn {flag.name} {to} in {environment}?"]
+    if cause is not None:
+        who = cause.actor.removeprefix(pages.ACTOR_SEQUENCE)[:8]
+        if flag.type == "kill-switch" and on:
+            effect = f"{cause.entity} will serve the app again while {cause.problem} is open"
+        else:
+            effect = (
+                f"{cause.entity} goes back to how it was before the remediation while"
+                f" {cause.problem} is open"
+            )
+        words.append(
+            f"{effect}: remediation {who} turned it {was} for {cause.problem} ({cause.title})."
+        )
+    elif by.startswith(pages.ACTOR_SEQUENCE):
+        words.append(
+            f"It was turned {was} by a remediation: flipping it back undoes that remediation."
+        )
+    words.append(f"Every SDK reading {environment} gets it {to} within its poll interval.")
+    return " ".join(words)
 
 
 def _enabled_in(data: Any, environment: str | None) -> bool | None:
@@ -115,6 +127,8 @@ def router(
             "flags/list.html",
             user,
             flags=flags,
+            causes=await runtime.flip_causes.open_incident_switches(),
+            flip_words=flip_words,
             q=q,
             environments=service.environments,
             projects=service.projects,
@@ -230,10 +244,12 @@ def router(
             environments=service.environments,
             history=history,
             last_change=last_change,
+            causes=await runtime.flip_causes.open_incident_switches(),
+            flip_words=flip_words,
             metrics=metrics,
             peak=peak,
             strategies=sorted(BUILTIN_STRATEGIES),
-            operators=sorted(OPERATORS),
+            forms=forms,
             segments=sorted(service.snapshot.segments.values(), key=lambda s: s.id),
             json=json,
             change_words=change_words,
@@ -249,10 +265,10 @@ def router(
         sid = str(form.get("id") or "")
         back = pages.flag(project, name)
         try:
-            raw = strategy_from_form(form)
             if form.get("delete") and sid:
                 await service.delete_strategy(name, env, sid, project=project, actor=f"user:{user}")
                 return _back(back, note="strategy removed")
+            raw = strategy_from_form(form)
             if sid:
                 await service.update_strategy(
                     name, env, sid, raw, project=project, actor=f"user:{user}"
@@ -285,7 +301,7 @@ def router(
         env = str(form.get("environment") or "")
         back = pages.flag(project, name)
         try:
-            variants = json_field(form, "variants", "[]")
+            variants = forms.variants(form)
             await service.set_variants(name, [env], variants, project=project, actor=f"user:{user}")
         except SelfhealError as exc:
             return _back(back, exc)
@@ -308,6 +324,8 @@ def router(
             user,
             segments=segments.all(),
             used=used,
+            forms=forms,
+            json=json,
             constraints_json=lambda s: json.dumps([c.to_dict() for c in s.constraints], indent=1),
         )
 
@@ -321,7 +339,7 @@ def router(
             raw = {
                 "name": str(form.get("name") or ""),
                 "description": str(form.get("description") or "") or None,
-                "constraints": json_field(form, "constraints", "[]"),
+                "constraints": forms.constraints(form),
             }
             if sid.isdigit():
                 await segments.update(int(sid), raw, actor=f"user:{user}")
