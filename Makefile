@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Workers for `make test`: the tests mostly wait (processes, sockets, sleeps), so more workers
+# than cores pays; 4 measured best on the 2-core machines (README, Development).
+# `make test WORKERS=0` runs serially.
+WORKERS ?= 4
+XDIST := -n $(WORKERS) --dist loadgroup
 
 .PHONY: venv demo up test check unit tools bench format clean clean-data image faults
 
@@ -37,8 +42,11 @@ check: venv
 	$(BIN)/python scripts/check_docs.py README.md docs
 	$(BIN)/python scripts/check_deploy.py
 
+# Everything: unit, integration, browser, e2e, the fault-injection suite (tests/faults) and the
+# container image suite (tests/deploy), in parallel; tests/faults and tests/deploy each run whole
+# on one worker (tests/support/scheduling.py).
 test: venv tools check
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not faults" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 # The fault-injection suite (tests/faults: each test its own nats-server, PostgreSQL database
 # or cluster and three replicas, killed and restarted; ~5 min, of which 60 s the NATS outage).

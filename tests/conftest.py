@@ -9,15 +9,34 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from xdist.remote import Producer
 
 from selfheal.bootstrap import Container, build
 from selfheal.bus import MemoryBus
 from selfheal.core import ManualClock
 from selfheal.settings import Settings
+from tests.support.scheduling import SuiteScheduling
 
 IN_CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get("SELFHEAL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 NATS_URL = os.environ.get("SELFHEAL_TEST_NATS", "nats://127.0.0.1:4222")
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> SuiteScheduling | None:
+    """`--dist loadgroup`: tests/faults and tests/deploy each run whole on one worker."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return SuiteScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On an xdist worker, hand out the longest single tests first: they go out in collection
+    order, so the `slow` ones (processes, browsers, the demo) lead and the many quick ones fill
+    the workers' tails. A serial run keeps the written order (`-x` still meets the unit tests
+    first)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def unavailable(reason: str) -> None:

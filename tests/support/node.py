@@ -8,11 +8,14 @@ install it and fail under CI=true (through `tests.conftest.unavailable`).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +38,26 @@ BROWSER_PACKAGES = (
 BROWSER_CACHE = CACHE.parent / "browser-sdks"
 
 
+@contextmanager
+def _locked(cache: Path) -> Iterator[None]:
+    """One installer at a time per cache folder: pytest-xdist workers (and two checkouts on one
+    machine) share it, and two `npm install`s into one node_modules break each other."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with (cache.parent / f".{cache.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure(cache: Path = CACHE, packages: tuple[str, ...] = PACKAGES) -> Path:
     """The cache folder with node_modules installed; raises NodeUnavailable with the reason."""
+    with _locked(cache):
+        return _install(cache, packages)
+
+
+def _install(cache: Path, packages: tuple[str, ...]) -> Path:
     marker = cache / ".installed"
     if marker.exists() and marker.read_text() == " ".join(packages):
         return cache
@@ -107,7 +128,9 @@ def start_unleash(
     """Start unleash-server on `port` with a fresh database (created by the caller)."""
     ensure(cache)
     script = cache / "start-unleash.js"
-    script.write_text(START_JS)
+    with _locked(cache):  # another worker's unleash-server may be reading it right now
+        if not script.exists() or script.read_text() != START_JS:
+            script.write_text(START_JS)
     env = {
         **os.environ,
         "CHECK_VERSION": "false",
