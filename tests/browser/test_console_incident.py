@@ -116,9 +116,10 @@ def test_incident_console_in_chromium(tmp_path: Path) -> None:
                 page.once("dialog", dismiss)
                 prod.click()
                 time.sleep(0.5)
-                assert asked and "Turn EnableStaticContent off in production" in asked[0]
+                # the demo restored the origin, so the switch is off again: confirming turns it on
+                assert asked and "Turn EnableStaticContent on in production" in asked[0]
                 assert "poll interval" in asked[0]
-                assert prod.inner_text() == "on"
+                assert prod.inner_text() == "off"  # dismissed: unchanged
 
                 # the archive lists an archived flag and revives it
                 page.goto(base + f"/flags/default/{FLAG}")

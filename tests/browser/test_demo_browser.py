@@ -1,5 +1,6 @@
 """Headless Chromium watches the demo website turn from blue to green while the demo runs,
-then finds the remediation sequence with outcome "remediated" in the bridge UI."""
+then finds the remediation sequence with outcome "restored" in the bridge UI (the demo's fault
+clears and selfheal brings traffic back)."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def test_banner_turns_green_and_the_bridge_shows_remediated(tmp_path: Path) -> N
                         page.goto(report["urls"]["sequences"])
                 found = False
                 for _ in range(20):
-                    if page.get_by_text("remediated").count() > 0:
+                    if page.get_by_text("restored").count() > 0:
                         found = True
                         break
                     time.sleep(0.5)

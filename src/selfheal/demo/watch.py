@@ -261,11 +261,19 @@ class Watcher:
         report.check("comments on the problem", bool(texts), f"{len(texts)} comments")
         outcome = sequence_outcome(self.sequence) if self.sequence else None
         wanted = SEQUENCE_OUTCOMES if self.restoring else ("remediated",)
-        report.check(
-            f"sequence {'finished' if self.restoring else 'remediated'}",
-            outcome in wanted,
-            outcome or (f"{self.sequence_summary()}" if self.sequence else "no sequence seen"),
-        )
+        if self.restoring and not t.reached("fault_cleared"):
+            # the fault is kept: the sequence stays open while its restore waits for the origin
+            report.check(
+                "sequence holding the fallback",
+                outcome is None or outcome in wanted,
+                outcome or (f"{self.sequence_summary()}" if self.sequence else "no sequence seen"),
+            )
+        else:
+            report.check(
+                f"sequence {'finished' if self.restoring else 'remediated'}",
+                outcome in wanted,
+                outcome or (f"{self.sequence_summary()}" if self.sequence else "no sequence seen"),
+            )
         if self.problems_before_fault:
             report.invalid.append(
                 "problems already open before the fault: " + ", ".join(self.problems_before_fault)
