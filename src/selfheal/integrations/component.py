@@ -4,6 +4,7 @@ action providers it registers with the control plane, and the write-back of step
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from selfheal.core import CloudEvent
 from selfheal.core.keptn import PROBLEM_ESCALATED
 from selfheal.delivery import DeliveryStore, Outbox, RetryPolicy, SqlDeliveryStore
 from selfheal.integrations import messages as m
+from selfheal.integrations import restores
 from selfheal.integrations.addresses import UrlGuard
 from selfheal.integrations.callouts import WebhookActionProvider
 from selfheal.integrations.comments import ProblemComments
@@ -211,8 +213,10 @@ class IntegrationsComponent:
         except IntegrationError as exc:
             log.warning("integration %s: %s", name, self.redactor.text(str(exc)))
 
-    def _handler(self, name: str) -> Any:
+    def _handler(self, name: str, *, only: Collection[str] | None = None) -> Any:
         async def handle(event: CloudEvent) -> None:
+            if only is not None and event.type not in only:
+                return
             await self._deliver_to(name, self._notification(event))
 
         return handle
@@ -274,6 +278,14 @@ class IntegrationsComponent:
             self._subscriptions.append(
                 await events.subscribe(
                     "sh.keptn.>", self._handler(name), group=f"integrations.{name}"
+                )
+            )
+            # the restore's course beyond Keptn's events: mitigated, verified, steps …
+            self._subscriptions.append(
+                await events.subscribe(
+                    restores.SELFHEAL_EVENTS,
+                    self._handler(name, only=restores.EVENT_TYPES),
+                    group=f"integrations.{name}",
                 )
             )
         # every sender is registered now: finish what a restart (or a dead replica) cut off
