@@ -255,20 +255,17 @@ TEMPLATE_ROOTS = frozenset(
 text), `kind`, and `problem` (`id`, `key`, `title`, `url`, `link`, `sequence`)."""
 
 
-def check_templates(templates: Mapping[str, str]) -> dict[str, str]:
-    """Refuse a template that names anything outside TEMPLATE_ROOTS (kinds are checked by
-    the `Kind` keys)."""
-    for kind, template in templates.items():
-        for path in names(template):
-            if path.split(".", 1)[0] not in TEMPLATE_ROOTS:
-                roots = ", .".join(sorted(TEMPLATE_ROOTS))
-                raise ValueError(
-                    f"'{{{{.{path}}}}}' in the {kind} message: a template may name .{roots}"
-                )
-    return dict(templates)
+def check_template(template: str) -> str:
+    """Refuse a template that names anything outside TEMPLATE_ROOTS (the kinds it is for
+    are checked by the `Kind` keys)."""
+    for path in names(template):
+        if path.split(".", 1)[0] not in TEMPLATE_ROOTS:
+            roots = ", .".join(sorted(TEMPLATE_ROOTS))
+            raise ValueError(f"'{{{{.{path}}}}}' is none of .{roots}")
+    return template
 
 
-Templates = Annotated[dict[Kind, str], AfterValidator(check_templates)]
+Templates = dict[Kind, Annotated[str, AfterValidator(check_template)]]
 """`messages:` of an integration: kind -> template; an unknown kind is a config error."""
 
 
