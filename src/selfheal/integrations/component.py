@@ -150,7 +150,7 @@ class IntegrationsComponent:
                 plugin = factory(spec.name, spec.config, ctx)
             except ValidationError as exc:
                 first = exc.errors()[0]
-                sub = ".".join(str(p) for p in first["loc"])
+                sub = ".".join(str(p) for p in first["loc"] if p != "[key]")  # a bad key is the key
                 where = f"{spec.path}.config" + (f".{sub}" if sub else "")
                 raise ConfigError(first["msg"], field=where, line=manifest.line(where)) from None
             self.plugins[spec.name] = plugin

@@ -62,7 +62,7 @@ class Manifest:
             return model.model_validate(spec.config)
         except ValidationError as exc:
             first = exc.errors()[0]
-            sub = ".".join(str(p) for p in first["loc"])
+            sub = ".".join(str(p) for p in first["loc"] if p != "[key]")  # a bad key is the key
             where = f"{spec.path}.config" + (f".{sub}" if sub else "")
             raise ConfigError(first["msg"], field=where, line=self.line(where)) from None
 
