@@ -3,6 +3,7 @@ action providers it registers with the control plane, and the write-back of step
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection
 from pathlib import Path
@@ -97,6 +98,7 @@ class IntegrationsComponent:
         self.comments: ProblemComments | None = None
         self._subscriptions: list[Subscription] = []
         self._escalate: EscalateProvider | None = None
+        self._turns: dict[str, asyncio.Lock] = {}
 
     # -- assembly -------------------------------------------------------------------------
     def load(self) -> Manifest:
@@ -214,10 +216,15 @@ class IntegrationsComponent:
             log.warning("integration %s: %s", name, self.redactor.text(str(exc)))
 
     def _handler(self, name: str, *, only: Collection[str] | None = None) -> Any:
+        # a plugin's two subscriptions (Keptn's events, the restore's) take turns: its
+        # remembered state (a ticket's link) is read, changed and written by one at a time
+        turn = self._turns.setdefault(name, asyncio.Lock())
+
         async def handle(event: CloudEvent) -> None:
             if only is not None and event.type not in only:
                 return
-            await self._deliver_to(name, self._notification(event))
+            async with turn:
+                await self._deliver_to(name, self._notification(event))
 
         return handle
 
