@@ -129,6 +129,27 @@ async def test_events_outside_the_stream_are_refused(connect: Connect) -> None:
         await bus.publish(CloudEvent(type="com.example.other", source="tests/js"))
 
 
+async def test_selfheals_own_events_travel_on_the_stream(connect: Connect) -> None:
+    """The restore's course and the escalations are `sh.selfheal.*`: the stream holds them
+    (integrations follow a restore through them), and a group filters on them server-side."""
+    bus = await connect()
+    got: list[str] = []
+
+    async def handler(e: CloudEvent) -> None:
+        got.append(e.type)
+
+    await bus.subscribe("sh.selfheal.>", handler, group="course")
+    types = [
+        "sh.selfheal.problem.mitigated",
+        "sh.selfheal.restore.step",
+        "sh.keptn.event.restore.started",
+        "sh.selfheal.problem.escalated",
+    ]
+    await bus.publish_many(CloudEvent(type=t, source="tests/js") for t in types)
+    await eventually(lambda: len(got) == 3)
+    assert got == [t for t in types if t.startswith("sh.selfheal.")]
+
+
 async def test_connecting_to_nothing_is_a_bus_error() -> None:
     with pytest.raises(BusError, match="cannot connect"):
         await JetStreamBus.connect("nats://127.0.0.1:1", connect_timeout=0.5)
@@ -149,7 +170,11 @@ async def test_open_bus_reads_stream_and_prefix_from_the_url(nats_url: str) -> N
     try:
         assert isinstance(bus, JetStreamBus)
         assert bus.stream == f"URL_{tag}"
-        assert bus.subjects() == [f"u{tag}.sh.keptn.>", f"u{tag}.selfheal.>"]
+        assert bus.subjects() == [
+            f"u{tag}.sh.keptn.>",
+            f"u{tag}.sh.selfheal.>",
+            f"u{tag}.selfheal.>",
+        ]
     finally:
         await bus.close()
         await delete_stream(nats_url, f"URL_{tag}")
