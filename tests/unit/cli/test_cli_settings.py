@@ -45,7 +45,7 @@ def test_a_missing_settings_file_is_an_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("SELFHEAL_CONFIG", raising=False)
-    with pytest.raises(SettingsError, match="SELFHEAL_CONFIG: .*nope.yaml is not a file"):
+    with pytest.raises(SettingsError, match=r"SELFHEAL_CONFIG: .*nope\.yaml is not a file"):
         load_settings(tmp_path / "nope.yaml")
 
 
