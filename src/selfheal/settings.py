@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,6 +58,11 @@ TOOL_VARIABLES = frozenset(
 """`SELFHEAL_*` variables that are not server settings (read by the CLI, scripts and tests)."""
 TOOL_PREFIXES = ("SELFHEAL_SECRET_",)
 """Integration secrets (`selfheal.integrations.secrets`): any name after the prefix."""
+
+
+_CONFIG_FILE: ContextVar[str | None] = ContextVar("selfheal_config_file", default=None)
+"""`--config` for the settings being loaded (wins over `SELFHEAL_CONFIG`; the environment is
+left as it was)."""
 
 
 class SettingsError(ValueError):
@@ -115,12 +121,13 @@ def load_settings(
     `config` (the CLI's `--config`) is used as `SELFHEAL_CONFIG`. Messages name variables and
     keys, never values (a bad value may be a secret).
     """
-    if config is not None:
-        os.environ["SELFHEAL_CONFIG"] = str(config)
+    token = _CONFIG_FILE.set(str(config) if config is not None else None)
     try:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(_validation_message(error)) from None
+    finally:
+        _CONFIG_FILE.reset(token)
 
 
 def _split(value: Any) -> Any:
@@ -192,9 +199,11 @@ class Settings(BaseSettings):
         if unknown:
             raise SettingsError(_unknown_message(unknown))
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = os.environ.get("SELFHEAL_CONFIG")
+        path = _CONFIG_FILE.get() or os.environ.get("SELFHEAL_CONFIG")
         if path:
             if not Path(path).is_file():
-                raise SettingsError(f"SELFHEAL_CONFIG: {path} is not a file")
+                raise SettingsError(
+                    f"the settings file {path} (SELFHEAL_CONFIG or --config) is not a file"
+                )
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)

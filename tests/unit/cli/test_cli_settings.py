@@ -3,6 +3,7 @@ file keys — each named, with no value echoed, and `selfheal up` exits 2 before
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,12 @@ def test_a_missing_settings_file_is_an_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("SELFHEAL_CONFIG", raising=False)
-    with pytest.raises(SettingsError, match=r"SELFHEAL_CONFIG: .*nope\.yaml is not a file"):
+    with pytest.raises(
+        SettingsError,
+        match=r"the settings file .*nope\.yaml \(SELFHEAL_CONFIG or --config\) is not a file",
+    ):
         load_settings(tmp_path / "nope.yaml")
+    assert "SELFHEAL_CONFIG" not in os.environ  # --config is not left behind for later loads
 
 
 def test_bad_values_and_unknown_file_keys_are_named_without_values(
