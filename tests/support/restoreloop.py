@@ -111,9 +111,9 @@ PASSWORD = "restore-ui-password"
 
 
 @asynccontextmanager
-async def restore_loop(settings: Settings) -> AsyncIterator[Loop]:
-    """The platform set up (project, remediation.yaml with `restore:`, flag, monitored
-    service) after ten healthy seconds."""
+async def restore_loop(settings: Settings, remediation: str = REMEDIATION) -> AsyncIterator[Loop]:
+    """The platform set up (project, `remediation` — a remediation.yaml with `restore:` —,
+    flag, monitored service) after ten healthy seconds."""
     clock = ManualClock()
     custom = settings.model_copy(
         update={
@@ -136,13 +136,13 @@ async def restore_loop(settings: Settings) -> AsyncIterator[Loop]:
             transport=httpx.ASGITransport(app=app), base_url="http://selfheal.test"
         ) as http:
             loop = Loop(container, clock, Traffic(fetcher), http, origin, app)
-            await setup(loop)
+            await setup(loop, remediation)
             yield loop
     finally:
         await container.stop()
 
 
-async def setup(loop: Loop) -> None:
+async def setup(loop: Loop, remediation: str = REMEDIATION) -> None:
     http = loop.http
     r = await http.post(
         "/api/v1/projects",
@@ -158,7 +158,7 @@ async def setup(loop: Loop) -> None:
         "/api/v1/projects/website/resources",
         json={
             "uri": "remediation.yaml",
-            "content": REMEDIATION,
+            "content": remediation,
             "stage": "production",
             "service": "front-end",
         },
