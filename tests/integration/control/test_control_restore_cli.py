@@ -40,9 +40,9 @@ class Terminal:
             "XDG_CONFIG_HOME": str(home),
         }
 
-    async def run(self, *args: str) -> Result:
+    async def run(self, *args: str, group: str = "restore") -> Result:
         runner = CliRunner()
-        return await asyncio.to_thread(runner.invoke, app, ["restore", *args], env=self.env)
+        return await asyncio.to_thread(runner.invoke, app, [group, *args], env=self.env)
 
     async def ok(self, *args: str) -> str:
         result = await self.run(*args)
@@ -70,6 +70,8 @@ async def test_restore_cli_lists_shows_and_decides(loop: Loop, tmp_path: Path) -
     async with serve(loop.app) as base:
         term = Terminal(base, tmp_path)
 
+        problems = await term.run("list", group="problems")
+        assert problems.exit_code == 0 and " MITIGATED " in problems.output, problems.output
         listed = await term.ok("list")
         assert rid in listed and "awaiting approval" in listed and "EnableStaticContent" in listed
         assert f"problem {pid.split('_')[0]}" in listed

@@ -97,7 +97,7 @@ async def test_restore_loop_banner_and_its_buttons(loop: Loop) -> None:
     assert r.status_code == 303, r.text
     page = await http.get(f"/problems/{pid}")
     assert page.status_code == 200
-    assert 'id="restore-banner"' in page.text and "Mitigated" in page.text
+    assert 'data-state="verifying"' in page.text and "Mitigated" in page.text
     assert 'value="restore-now"' in page.text and 'value="keep-fallback"' in page.text
     restore = await loop.restore()
     r = await http.post(
