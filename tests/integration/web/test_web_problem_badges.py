@@ -111,7 +111,9 @@ async def test_problem_lists_show_open_then_mitigated_with_the_restore(loop: Loo
     # restored: RESOLVED everywhere, the restore said so, no more MITIGATED
     await loop.until("restored")
     listing = await page(http, "/problems")
-    assert statuses(listing) == ["RESOLVED"] and restores(listing) == ["restore complete: all users back on the origin"]
+    assert statuses(listing) == ["RESOLVED"] and restores(listing) == [
+        "restore complete: all users back on the origin"
+    ]
     incident = await page(http, pages.problem(pid))
     assert 'class="state state-resolved"' in incident and statuses(incident) == ["RESOLVED"]
     assert 'data-state="' not in incident  # no banner once restored
