@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -298,6 +298,59 @@ class NoFlipCauses:
         return {}
 
 
+@dataclass(frozen=True, slots=True)
+class RestoreView:
+    """Where a problem's restore stands (the control plane's row, read-only), for the
+    console's lists: `stepping` with the share still on the fallback, `held` until when."""
+
+    id: str
+    """The keptnContext of the remediation that switched the kill switch on."""
+    state: str
+    """armed | verifying | approval | stepping | backoff | held | kept | restored | closed"""
+    fallback_percent: int | None = None
+    hold_until: float | None = None
+    due: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemBadge:
+    """A problem as a list row shows its state: OPEN, MITIGATED (since when) or RESOLVED/
+    CLOSED, and its restore where there is one."""
+
+    id: str
+    display_id: str
+    status: str
+    mitigated_since: float | None = None
+    restore: RestoreView | None = None
+
+    @property
+    def mitigated(self) -> bool:
+        return self.status == "OPEN" and self.mitigated_since is not None
+
+
+class ProblemBadges(Protocol):
+    """Problem states and restores for the console's lists, across contexts: the monitor's
+    problems list shows each problem's restore (the control plane's), the bridge shows each
+    sequence's problem as mitigated or not (the monitor's). Installed by the web layer."""
+
+    async def restores_of(self, problem_ids: Collection[str]) -> dict[str, RestoreView]:
+        """The restore of each problem (by PID) that has one: its active one, else the newest."""
+        ...
+
+    async def problems(self, keys: Collection[str]) -> dict[str, ProblemBadge]:
+        """Each problem the monitor knows (by id, PID or display id, as given), with its
+        restore."""
+        ...
+
+
+class NoProblemBadges:
+    async def restores_of(self, problem_ids: Collection[str]) -> dict[str, RestoreView]:
+        return {}
+
+    async def problems(self, keys: Collection[str]) -> dict[str, ProblemBadge]:
+        return {}
+
+
 class Component(Protocol):
     """What a context hands back to the composition root."""
 
@@ -327,6 +380,7 @@ class Runtime:
     auth: Authenticator = field(default_factory=NoAuthenticator)
     ui_auth: UiAuth = field(default_factory=NoUiAuth)
     flip_causes: FlipCauses = field(default_factory=NoFlipCauses)
+    problem_badges: ProblemBadges = field(default_factory=NoProblemBadges)
     ready: bool = False
     bus_unready_seconds: float = 30.0
     """/readyz answers 503 once the bus has been unreachable this long."""

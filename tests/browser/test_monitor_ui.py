@@ -61,7 +61,7 @@ def test_monitor_problem_page_in_chromium(tmp_path: Path) -> None:
                 page.fill("input[name=password]", "test-password")
                 page.click("button[type=submit]")
                 page.wait_for_url("**/problems")
-                row = page.locator(f"a[href='/problems/{problem['problemId']}']")
+                row = page.locator(f"#problem-list a[href='/problems/{problem['problemId']}']")
                 assert row.inner_text() == problem["displayId"]
                 assert "Failure rate increase" in page.locator("table.list").first.inner_text()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from selfheal import __version__
-from selfheal.cli import control, demo, flags, integrations, monitor, remediation, server
+from selfheal.cli import control, demo, flags, integrations, monitor, remediation, restore, server
 
 app = typer.Typer(
     name="selfheal",
@@ -32,7 +32,7 @@ def root(
 
 app.command("up")(server.up)
 app.add_typer(server.db_app, name="db")
-for _module in (flags, monitor, control, remediation, integrations, demo):
+for _module in (flags, monitor, control, remediation, restore, integrations, demo):
     _module.register(app)
 
 

@@ -76,6 +76,8 @@ def list_problems(
         return
     for p in body["problems"]:
         state = p.get("state") or p["status"]  # ours is richer than Dynatrace's OPEN/CLOSED
+        if p.get("mitigated"):  # OPEN to Dynatrace; served by the fallback meanwhile
+            state = "MITIGATED"
         entity = p["impactedEntities"][0]["name"] if p["impactedEntities"] else "?"
         typer.echo(f"{p['displayId']:<8} {state:<9} {p['title']} [{entity}] {p['problemId']}")
 

@@ -14,6 +14,7 @@ from selfheal.control.http import sequence_json
 from selfheal.control.sequences import Sequence, problem_ids
 from selfheal.control.service import ControlService
 from selfheal.core import epoch_from_iso, pages
+from selfheal.runtime import ProblemBadge
 from selfheal.storage import EventQuery
 
 
@@ -44,6 +45,11 @@ def router(service: ControlService) -> APIRouter:
     ui = APIRouter(tags=["bridge"], include_in_schema=False)
     runtime = service.runtime
 
+    async def badges_of(rows: list[dict[str, Any]]) -> dict[str, ProblemBadge]:
+        """Each row's problem: OPEN, MITIGATED or RESOLVED, and its restore (the monitor's
+        and the control plane's, through the web layer)."""
+        return await runtime.problem_badges.problems({r["problemId"] for r in rows} - {None, ""})
+
     def render(request: Request, name: str, user: str, **context: Any) -> Response:
         return runtime.templates.TemplateResponse(
             request, name, {"nav": "bridge", "user": user, **context}
@@ -58,15 +64,17 @@ def router(service: ControlService) -> APIRouter:
             states=("started", "waiting"), problems=only, limit=200
         )
         recent, total = await service.list_sequences(problems=only, limit=200 if problem else 20)
+        rows_open, rows_recent = [row(s) for s in open_], [row(s) for s in recent]
         return render(
             request,
             "bridge_index.html",
             user,
             projects=projects,
-            open=[row(s) for s in open_],
-            recent=[row(s) for s in recent],
+            open=rows_open,
+            recent=rows_recent,
             total=total,
             problem=problem,
+            badges=await badges_of(rows_open + rows_recent),
         )
 
     @ui.get("/bridge/project/{project}")
@@ -88,15 +96,24 @@ def router(service: ControlService) -> APIRouter:
         by_service: dict[str, int] = {}
         for s in open_:
             by_service[s.service] = by_service.get(s.service, 0) + 1
+        rows, rows_open = [row(s) for s in seqs], [row(s) for s in open_]
+        badges = await badges_of(rows + rows_open)
+        problems_by_service: dict[str, dict[str, ProblemBadge]] = {}
+        for r in rows_open:  # each service's problems that a remediation still works on
+            badge = badges.get(r["problemId"] or "")
+            if badge is not None:
+                problems_by_service.setdefault(r["service"], {})[badge.id] = badge
         return render(
             request,
             "bridge_project.html",
             user,
             project=found,
             stages=[s.name for s in shipyard.stages],
-            sequences=[row(s) for s in seqs],
+            sequences=rows,
             total=total,
             open_by_service=by_service,
+            problems_by_service=problems_by_service,
+            badges=badges,
             filters={k: q.get(k, "") for k in ("service", "stage", "state")},
         )
 
@@ -120,11 +137,13 @@ def router(service: ControlService) -> APIRouter:
         ]
         switched = [f for e in timeline for f in e["flags"]]
         chart = sequence_svg(task_spans(page.events), now=runtime.clock.now())
+        shown = row(seq)
         return render(
             request,
             "bridge_sequence.html",
             user,
-            seq=row(seq),
+            seq=shown,
+            badges=await badges_of([shown]),
             timeline=timeline,
             switched=switched,
             chart=Markup(chart),

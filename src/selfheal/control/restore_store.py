@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -49,6 +50,7 @@ restores_table = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Index("ix_control_restores_due", "state", "due"),
     sa.Index("ix_control_restores_flag", "flag", "environment", "state"),
+    sa.Index("ix_control_restores_problem", "problem_id"),
 )
 
 ARMED = "armed"
@@ -253,8 +255,11 @@ class RestoreStore:
         active: bool | None = None,
         problem_id: str | None = None,
         service: str | None = None,
+        problem_ids: Collection[str] | None = None,
         limit: int = 100,
     ) -> builtins.list[Restore]:
+        """Newest first; `problem_ids`: the restores of any of these problems (the console's
+        lists ask for a page of problems at once)."""
         t = restores_table
         query = sa.select(t).order_by(t.c.created.desc()).limit(limit)
         if active is True:
@@ -265,6 +270,8 @@ class RestoreStore:
             query = query.where(t.c.problem_id == problem_id)
         if service is not None:
             query = query.where(t.c.service == service)
+        if problem_ids is not None:
+            query = query.where(t.c.problem_id.in_(sorted(set(problem_ids))))
         async with self._use(write=False) as conn:
             rows = (await conn.execute(query)).all()
         return [_restore(r) for r in rows]

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from selfheal import flashes
 from selfheal.core import InvalidInput, iso_from_epoch, pages
+from selfheal.monitor.problems import Problem
 
 if TYPE_CHECKING:
     from selfheal.monitor.component import MonitorComponent
@@ -23,8 +24,21 @@ def pages_router(component: MonitorComponent) -> APIRouter:
     @ui.get("/problems", response_class=HTMLResponse)
     async def problems_page(request: Request, status: str | None = None) -> Response:
         user = await runtime.ui_user(request)
-        wanted = status if status in ("OPEN", "RESOLVED", "CLOSED") else None
-        problems, total = await svc.list_problems(status=wanted, limit=200)
+        wanted = status if status in ("OPEN", "MITIGATED", "RESOLVED", "CLOSED") else None
+        if wanted == "MITIGATED":  # OPEN to Dynatrace, served by the fallback meanwhile
+            problems, total = await svc.list_problems(
+                status="OPEN", limit=200, where=lambda p: p.mitigated
+            )
+        else:
+            problems, total = await svc.list_problems(status=wanted, limit=200)
+        opened = problems  # the services table: each service's open problems
+        if wanted not in (None, "OPEN"):
+            opened, _ = await svc.list_problems(status="OPEN", limit=200)
+        open_by_service: dict[str, list[Problem]] = {}
+        for p in opened:
+            if p.is_open:
+                open_by_service.setdefault(p.service, []).append(p)
+        pids = {p.pid for p in problems} | {p.pid for p in opened}
         return runtime.templates.TemplateResponse(
             request,
             "monitor/problems.html",
@@ -35,6 +49,8 @@ def pages_router(component: MonitorComponent) -> APIRouter:
                 "total": total,
                 "status": wanted,
                 "services": svc.status(),
+                "open_by_service": open_by_service,
+                "restores": await runtime.problem_badges.restores_of(pids),
                 "fmt": iso_from_epoch,
             },
         )

@@ -13,6 +13,7 @@ from selfheal import __version__
 from selfheal.bootstrap import Container
 from selfheal.runtime import NoUiAuth
 from selfheal.web import errors, live, login, pages, system
+from selfheal.web.badges import Badges
 from selfheal.web.cors import Cors
 from selfheal.web.headers import SecurityHeaders
 from selfheal.web.incidents import Incidents
@@ -80,6 +81,8 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
         container.integrations.store,
     )
     container.runtime.flip_causes = incidents  # the flags console says what a flip undoes
+    # problem lists show restores, sequence lists show whether their problem is mitigated
+    container.runtime.problem_badges = Badges(container.monitor.service, container.control.service)
     app.include_router(pages.router(container.runtime, container.monitor.service, incidents))
     for component in container.components:
         for r in component.routers():

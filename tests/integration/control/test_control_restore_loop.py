@@ -6,173 +6,18 @@ gradual rollout goes 90 → 50 → 0 %, and the problem resolves — and a perso
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import httpx
 import pytest
-from pydantic import SecretStr
 
-from selfheal.bootstrap import Container, build
-from selfheal.bus import MemoryBus
-from selfheal.control.config import ControlSettings
-from selfheal.core import ManualClock
-from selfheal.monitor import MonitorSettings
-from selfheal.monitor.sources import MemoryFetcher
 from selfheal.settings import Settings
-from selfheal.web import create_app
-from tests.support.paths import SEED
-from tests.support.restores import FakeOrigin
-from tests.support.traffic import Traffic
-
-ADMIN = {"Authorization": "Bearer *:*.admin-secret"}
-URL = "http://app.test/metrics"
-FLAG = "EnableStaticContent"
-REMEDIATION = """\
-apiVersion: spec.keptn.sh/0.1.4
-kind: Remediation
-metadata: {name: website}
-spec:
-  remediations:
-    - problemType: "Failure rate increase"
-      actionsOnOpen:
-        - name: Toggle feature flag
-          action: toggle-feature
-          value: {EnableStaticContent: "on"}
-      restore:
-        probe: {consecutive: 2, intervalSeconds: 1}
-        steps: [90, 50, 0]
-        holdSeconds: 5
-        maxFailureRate: 0.1
-"""
-SERVICE = {
-    "name": "front-end",
-    "tags": {"keptn_project": "website", "keptn_stage": "production", "keptn_service": "front-end"},
-    "source": {"scrape": {"url": URL, "latency": "http_request_duration_seconds"}},
-    "detectors": [{"kind": "failure_rate", "mode": "fixed", "threshold": 10, "for_seconds": 3}],
-}
-
-
-@dataclass
-class Loop:
-    container: Container
-    clock: ManualClock
-    traffic: Traffic
-    http: httpx.AsyncClient
-    origin: FakeOrigin
-
-    async def second(self, total: int, failed: int) -> None:
-        """One second: traffic, a monitor tick, a restore poll, then let the bus drain."""
-        await self.clock.advance(1)
-        self.traffic.second(total, failed)
-        await self.container.monitor.service.tick()
-        await self.container.control.restores.poll()
-        await self.settle()
-
-    async def settle(self) -> None:
-        bus = self.container.runtime.bus.inner
-        engine = self.container.control.engine
-        assert isinstance(bus, MemoryBus)
-        for _ in range(200):
-            await bus.drain(timeout=5.0)
-            await asyncio.sleep(0.001)
-            if not engine.busy and bus.pending() == 0:
-                return
-        raise AssertionError("did not settle")
-
-    async def flag(self) -> dict[str, object]:
-        r = await self.http.get(f"/api/admin/projects/default/features/{FLAG}", headers=ADMIN)
-        assert r.status_code == 200, r.text
-        envs = {e["name"]: e for e in r.json()["environments"]}
-        return dict(envs["production"])
-
-    async def restore(self) -> dict[str, object]:
-        r = await self.http.get("/api/v1/restores", headers=ADMIN)
-        assert r.status_code == 200, r.text
-        (only,) = r.json()["restores"]
-        return dict(only)
-
-    async def until(self, state: str, *, failed: int = 0, limit: int = 120) -> dict[str, object]:
-        for _ in range(limit):
-            await self.second(100, failed)
-            found = await self.http.get("/api/v1/restores", headers=ADMIN)
-            restores = found.json()["restores"]
-            if restores and restores[0]["state"] == state:
-                return dict(restores[0])
-        raise AssertionError(f"restore never reached {state}")
+from tests.support.restoreloop import ADMIN, FLAG, PASSWORD, Loop, mitigate, restore_loop
 
 
 @pytest.fixture
 async def loop(settings: Settings) -> AsyncIterator[Loop]:
-    clock = ManualClock()
-    custom = settings.model_copy(
-        update={
-            "admin_password": SecretStr("restore-ui-password"),
-            "monitor": MonitorSettings(run_loops=False, hold_seconds=5, reopen_seconds=60),
-            "control": ControlSettings(
-                poll_seconds=3600, heartbeat_seconds=3600, restore_hold_seconds=60
-            ),
-        }
-    )
-    container = await build(custom, bus=MemoryBus(), clock=clock)
-    fetcher = MemoryFetcher()
-    container.monitor.use(fetcher=fetcher)
-    await container.start()
-    origin = FakeOrigin()
-    container.control.restores.use(origin=origin)
-    app = create_app(container, manage_lifecycle=False)
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://selfheal.test"
-        ) as http:
-            loop = Loop(container, clock, Traffic(fetcher), http, origin)
-            await setup(loop)
-            yield loop
-    finally:
-        await container.stop()
-
-
-async def setup(loop: Loop) -> None:
-    http = loop.http
-    r = await http.post(
-        "/api/v1/projects",
-        json={"name": "website", "shipyard": (SEED / "formats/shipyard.v0.2.yaml").read_text()},
-        headers=ADMIN,
-    )
-    assert r.status_code == 201, r.text
-    r = await http.post(
-        "/api/v1/projects/website/services", json={"serviceName": "front-end"}, headers=ADMIN
-    )
-    assert r.status_code == 201, r.text
-    r = await http.put(
-        "/api/v1/projects/website/resources",
-        json={
-            "uri": "remediation.yaml",
-            "content": REMEDIATION,
-            "stage": "production",
-            "service": "front-end",
-        },
-        headers=ADMIN,
-    )
-    assert r.status_code == 200, r.text
-    r = await http.post("/api/admin/projects/default/features", json={"name": FLAG}, headers=ADMIN)
-    assert r.status_code in (200, 201), r.text
-    r = await http.post("/api/v1/monitor/services", json=SERVICE, headers=ADMIN)
-    assert r.status_code == 200, r.text
-    for _ in range(10):
-        await loop.second(100, 0)
-
-
-async def mitigate(loop: Loop) -> str:
-    """The fault: errors until the kill switch is on, then the fallback serves them."""
-    for _ in range(60):
-        on = bool((await loop.flag())["enabled"])
-        await loop.second(100, 0 if on else 50)
-        problems, _ = await loop.container.monitor.service.list_problems()
-        if problems and problems[0].mitigated:
-            return problems[0].id
-    raise AssertionError("the problem was never mitigated")
+    async with restore_loop(settings) as running:
+        yield running
 
 
 async def test_restore_loop_brings_traffic_back_and_resolves(loop: Loop) -> None:
@@ -247,12 +92,12 @@ async def test_restore_loop_banner_and_its_buttons(loop: Loop) -> None:
     http = loop.http
     r = await http.post(
         "/login",
-        data={"username": "admin", "password": "restore-ui-password", "next": "/problems"},
+        data={"username": "admin", "password": PASSWORD, "next": "/problems"},
     )
     assert r.status_code == 303, r.text
     page = await http.get(f"/problems/{pid}")
     assert page.status_code == 200
-    assert 'id="restore-banner"' in page.text and "Mitigated" in page.text
+    assert 'data-state="verifying"' in page.text and "Mitigated" in page.text
     assert 'value="restore-now"' in page.text and 'value="keep-fallback"' in page.text
     restore = await loop.restore()
     r = await http.post(
