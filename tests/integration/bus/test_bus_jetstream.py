@@ -129,6 +129,22 @@ async def test_events_outside_the_stream_are_refused(connect: Connect) -> None:
         await bus.publish(CloudEvent(type="com.example.other", source="tests/js"))
 
 
+async def test_selfheals_own_keptn_style_events_are_in_the_stream(connect: Connect) -> None:
+    """`sh.selfheal.*` (problem mitigated, restore steps, escalations) go on the bus like
+    Keptn's own: refused, they would wait in the outbox for ever and mark the bus down."""
+    bus = await connect()
+    got: list[str] = []
+
+    async def handler(e: CloudEvent) -> None:
+        got.append(e.type)
+
+    await bus.subscribe("sh.selfheal.>", handler, group="own")
+    await bus.publish(CloudEvent(type="sh.selfheal.restore.step", source="tests/js"))
+    await bus.publish(CloudEvent(type="sh.selfheal.problem.mitigated", source="tests/js"))
+    await eventually(lambda: len(got) == 2)
+    assert got == ["sh.selfheal.restore.step", "sh.selfheal.problem.mitigated"]
+
+
 async def test_connecting_to_nothing_is_a_bus_error() -> None:
     with pytest.raises(BusError, match="cannot connect"):
         await JetStreamBus.connect("nats://127.0.0.1:1", connect_timeout=0.5)
@@ -149,7 +165,11 @@ async def test_open_bus_reads_stream_and_prefix_from_the_url(nats_url: str) -> N
     try:
         assert isinstance(bus, JetStreamBus)
         assert bus.stream == f"URL_{tag}"
-        assert bus.subjects() == [f"u{tag}.sh.keptn.>", f"u{tag}.selfheal.>"]
+        assert bus.subjects() == [
+            f"u{tag}.sh.keptn.>",
+            f"u{tag}.sh.selfheal.>",
+            f"u{tag}.selfheal.>",
+        ]
     finally:
         await bus.close()
         await delete_stream(nats_url, f"URL_{tag}")
