@@ -8,6 +8,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import hypothesis
 import pytest
 from xdist.remote import Producer
 
@@ -16,6 +17,11 @@ from selfheal.bus import MemoryBus
 from selfheal.core import ManualClock
 from selfheal.settings import Settings
 from tests.support.scheduling import SuiteScheduling
+
+# Property tests check behaviour, never time: no per-example deadline (a loaded 2-core machine
+# made a 200 ms deadline fail a correct parser).
+hypothesis.settings.register_profile("selfheal", deadline=None)
+hypothesis.settings.load_profile("selfheal")
 
 IN_CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get("SELFHEAL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

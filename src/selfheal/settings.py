@@ -2,14 +2,24 @@
 
 Nested sections use `__`: `SELFHEAL_FLAGS__DEFAULT_ENVIRONMENT=production`. The YAML file
 (`SELFHEAL_CONFIG` or `--config`) has the same shape; variables win over the file.
+
+Unknown keys are errors, in the file (pydantic's `extra="forbid"`) and in the environment: a
+`SELFHEAL_*` variable that names no setting (a typo such as `SELFHEAL_DATABASE_ULR`) stops the
+start instead of being ignored, except the few variables that belong to tools rather than to
+the server (`TOOL_VARIABLES`, `SELFHEAL_SECRET_*`). A `SELFHEAL_CONFIG` that names no file is
+an error too.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -25,6 +35,99 @@ from selfheal.monitor.config import MonitorSettings
 from selfheal.storage.config import StorageSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./.selfheal/selfheal.db"
+
+
+TOOL_VARIABLES = frozenset(
+    {
+        "SELFHEAL_CONFIG",  # the settings file itself
+        "SELFHEAL_URL",  # the CLI's server (selfheal.cli.client)
+        "SELFHEAL_TOKEN",  # the CLI's API token
+        "SELFHEAL_INSTALL_TOOLS",  # scripts/install-tools.sh
+        "SELFHEAL_IMAGE",  # scripts/image.sh and the container tests
+        "SELFHEAL_IMAGE_CACHE",
+        "SELFHEAL_IMAGE_REBUILD",
+        "SELFHEAL_NODE_CACHE",  # bench/flags (unleash-server from npm)
+        "SELFHEAL_HTTP_PORT",  # compose.yaml's published port
+        "SELFHEAL_SHARED",  # the test suite's shared seed files
+        "SELFHEAL_TEST_NATS",  # the test suite's services
+        "SELFHEAL_TEST_PG",
+        "SELFHEAL_FAULTS_NATS_DOWN",  # bench/faults.py
+        "SELFHEAL_FAULTS_REPORT",
+    }
+)
+"""`SELFHEAL_*` variables that are not server settings (read by the CLI, scripts and tests)."""
+TOOL_PREFIXES = ("SELFHEAL_SECRET_",)
+"""Integration secrets (`selfheal.integrations.secrets`): any name after the prefix."""
+
+
+_CONFIG_FILE: ContextVar[str | None] = ContextVar("selfheal_config_file", default=None)
+"""`--config` for the settings being loaded (wins over `SELFHEAL_CONFIG`; the environment is
+left as it was)."""
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names each variable or key and never a value."""
+
+
+def _setting_names(model: type[BaseModel], prefix: str = "SELFHEAL_") -> Iterator[str]:
+    for name, field in model.model_fields.items():
+        yield prefix + name.upper()
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _setting_names(annotation, prefix + name.upper() + "__")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """The `SELFHEAL_*` names in `environ` that are neither a setting nor a tool's variable."""
+    known = set(_setting_names(Settings))
+    unknown = []
+    for name in environ:
+        upper = name.upper()
+        if not upper.startswith("SELFHEAL_") or upper in TOOL_VARIABLES:
+            continue
+        if upper.startswith(TOOL_PREFIXES) or upper in known:
+            continue
+        unknown.append(name)
+    return sorted(unknown)
+
+
+def _unknown_message(names: list[str]) -> str:
+    known = sorted(set(_setting_names(Settings)) | TOOL_VARIABLES)
+    lines = []
+    for name in names:
+        close = difflib.get_close_matches(name.upper(), known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        lines.append(f"{name}: no such setting{hint}")
+    return "unknown settings in the environment:\n  " + "\n  ".join(lines)
+
+
+def _validation_message(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors(include_input=False, include_url=False):
+        path = [str(part) for part in item["loc"]]
+        variable = "SELFHEAL_" + "__".join(p.upper() for p in path)
+        key = ".".join(path)
+        message = "no such setting" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"{variable} (or '{key}' in the settings file): {message}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load_settings(
+    config: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings from the environment and the file, with every problem as one `SettingsError`.
+
+    `config` (the CLI's `--config`) is used as `SELFHEAL_CONFIG`. Messages name variables and
+    keys, never values (a bad value may be a secret).
+    """
+    token = _CONFIG_FILE.set(str(config) if config is not None else None)
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_validation_message(error)) from None
+    finally:
+        _CONFIG_FILE.reset(token)
 
 
 def _split(value: Any) -> Any:
@@ -92,8 +195,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        unknown = unknown_variables(os.environ)
+        if unknown:
+            raise SettingsError(_unknown_message(unknown))
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = os.environ.get("SELFHEAL_CONFIG")
+        path = _CONFIG_FILE.get() or os.environ.get("SELFHEAL_CONFIG")
         if path:
+            if not Path(path).is_file():
+                raise SettingsError(
+                    f"the settings file {path} (SELFHEAL_CONFIG or --config) is not a file"
+                )
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
 
-from selfheal.settings import Settings
+from selfheal.settings import unknown_variables
 from tests.conftest import require_tool
 from tests.support.paths import REPO
 
@@ -33,19 +32,8 @@ def checker() -> ModuleType:
 
 
 def unknown_settings(names: set[str]) -> list[str]:
-    """The SELFHEAL_* names that are no field of Settings (env names ignore case; `__` nests)."""
-    unknown = []
-    for name in sorted(names):
-        model: type[BaseModel] | None = Settings
-        for part in name.removeprefix("SELFHEAL_").lower().split("__"):
-            field = model.model_fields.get(part) if model is not None else None
-            if field is None:
-                unknown.append(name)
-                break
-            annotation = field.annotation
-            is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-            model = annotation if is_model else None
-    return unknown
+    """The SELFHEAL_* names that are no setting (the server refuses them at start)."""
+    return unknown_variables(dict.fromkeys(names, ""))
 
 
 def rendered(overlay: str) -> list[dict[str, Any]]:

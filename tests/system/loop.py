@@ -98,7 +98,8 @@ class Loop:
         assert r.status_code == 201, r.text
         assert not await self.flag_on()
 
-    async def create_website_project(self) -> None:
+    async def create_website_project(self, remediation: str | None = None) -> None:
+        """The seed's project; `remediation`: another remediation.yaml than the seed's."""
         r = await self.http.post(
             "/api/controlPlane/v1/project",
             json={
@@ -120,7 +121,9 @@ class Loop:
                 "resources": [
                     {
                         "resourceURI": "remediation.yaml",
-                        "resourceContent": b64((SEED / "remediations.yaml").read_text()),
+                        "resourceContent": b64(
+                            remediation or (SEED / "remediations.yaml").read_text()
+                        ),
                     }
                 ]
             },
@@ -128,21 +131,26 @@ class Loop:
         )
         assert r.status_code == 201, r.text
 
-    async def monitor_website(self) -> None:
-        service = {
+    async def monitor_website(self, probe: dict[str, Any] | None = None) -> None:
+        """The website's SLIs; `probe`: its monitor.yaml `probe:` (the restore's origin check)."""
+        service: dict[str, Any] = {
             "name": "front-end",
             "tags": TAGS,
             "source": {"scrape": {"url": self.metrics_url, "interval": 1}},
         }
+        if probe is not None:
+            service["probe"] = probe
         r = await self.http.post(
             "/api/v1/monitor/services", json={"services": [service]}, headers=self.admin
         )
         assert r.status_code == 200, r.text
 
-    async def setup(self) -> None:
+    async def setup(
+        self, remediation: str | None = None, probe: dict[str, Any] | None = None
+    ) -> None:
         await self.create_flag()
-        await self.create_website_project()
-        await self.monitor_website()
+        await self.create_website_project(remediation)
+        await self.monitor_website(probe)
 
     # --- reading back ------------------------------------------------------------------------
     @property

@@ -14,6 +14,7 @@ from selfheal.integrations.standins import DynatraceStandIn, JiraStandIn, SlackS
 
 JIRA_TOKEN = "jira-api-token-0123"
 SLACK_TOKEN = "xoxb-system-test"
+SLACK_SIGNING = "slack-signing-secret-system-test"
 DT_TOKEN = "dt0c01.system-test"
 
 MANIFEST = """\
@@ -29,13 +30,13 @@ integrations:
       project_key: OPS
       resolve_transition: Done
       sync_comments: false
-  - name: slack
+{jira_extra}  - name: slack
     type: slack
     config:
       bot_token: {{secret: slack-bot}}
       channel: "#ops"
       api_url: {slack}/api
-  - name: dynatrace
+{slack_extra}  - name: dynatrace
     type: dynatrace
     config:
       url: {dynatrace}
@@ -51,15 +52,23 @@ class StandIns:
     urls: dict[str, str]
 
     def settings(
-        self, tmp_path: Path, *, attempts: int = 3, timeout: float = 0.5
+        self,
+        tmp_path: Path,
+        *,
+        attempts: int = 3,
+        timeout: float = 0.5,
+        jira: str = "",
+        slack: str = "",
     ) -> IntegrationsSettings:
+        """`jira`/`slack`: more lines of that integration's `config:` (indented 6)."""
         path = tmp_path / "integrations.yaml"
-        path.write_text(MANIFEST.format(**self.urls))
+        path.write_text(MANIFEST.format(**self.urls, jira_extra=jira, slack_extra=slack))
         return IntegrationsSettings(
             file=str(path),
             secrets={
                 "jira-token": SecretStr(JIRA_TOKEN),
                 "slack-bot": SecretStr(SLACK_TOKEN),
+                "slack-signing": SecretStr(SLACK_SIGNING),
                 "dt-token": SecretStr(DT_TOKEN),
             },
             max_attempts=attempts,

@@ -1,7 +1,8 @@
 """The demo's front-end reduced to what the monitor sees: a Prometheus text endpoint.
 
 Each simulated second it serves `rate` requests; while the fault is on and the flag it reads
-through the client API is off, half of them fail. Once the real toggle-feature provider flips
+through the client API is off, half of them fail. `/` answers origin probes (503 while the
+fault is on). Once the real toggle-feature provider flips
 `EnableStaticContent`, the page comes from the "CDN" and every request succeeds, so the loop
 is closed by selfheal and not by the test.
 """
@@ -25,10 +26,16 @@ class Website:
     ok: int = 0
     failed: int = 0
     scrapes: int = 0
+    probes: int = 0
     history: list[tuple[bool, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.app = Starlette(routes=[Route("/metrics", self._metrics, methods=["GET"])])
+        self.app = Starlette(
+            routes=[
+                Route("/metrics", self._metrics, methods=["GET"]),
+                Route("/", self._page, methods=["GET"]),
+            ]
+        )
 
     def serve_second(self, static_content: bool) -> None:
         """One second of traffic; the static (CDN) page never fails."""
@@ -36,6 +43,14 @@ class Website:
         self.ok += self.rate - bad
         self.failed += bad
         self.history.append((static_content, bad))
+
+    async def _page(self, request: Request) -> Response:
+        """The origin's page as a probe that bypasses the kill switch gets it (counted in no
+        metric, as the demo website leaves probe requests out)."""
+        self.probes += 1
+        if self.fault:
+            return PlainTextResponse("origin failing", 503)
+        return PlainTextResponse("origin ok")
 
     async def _metrics(self, request: Request) -> Response:
         self.scrapes += 1

@@ -1,8 +1,8 @@
 """The NATS JetStream bus: the scale-out adapter of the same delivery contract.
 
 Subjects are `subject_prefix + event type`; one stream (`stream`) holds `sh.keptn.>`,
-`sh.selfheal.>` (selfheal's own Keptn-style events: mitigated, restore steps, escalations) and
-`selfheal.>` under the prefix; an existing stream is updated to these at connect. Publishing waits for the stream's ack and sets `Nats-Msg-Id`
+`sh.selfheal.>` and `selfheal.>` under the prefix (an existing stream gains a new root when
+it is updated at connect). Publishing waits for the stream's ack and sets `Nats-Msg-Id`
 to the event's source and id, so a retried publish is dropped by JetStream's duplicate
 window. A `group` is a durable pull consumer shared by its members; no group is an
 ephemeral consumer that sees only new events. A handler that raises is nak'ed with a
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROOTS = ("sh.keptn.", "sh.selfheal.", "selfheal.")
+"""Keptn's events, selfheal's own Keptn-style events (mitigated, the restore's course,
+escalations, synced comments) and its internal ones (flags)."""
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _STREAM_EXISTS = 10058
 

@@ -30,18 +30,19 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 
 def _settings(config: Path | None, host: str | None = None, port: int | None = None) -> object:
-    import os
+    """The settings, or exit 2 with what is wrong (variables and keys named, no values)."""
+    from selfheal.settings import SettingsError, load_settings
 
-    from selfheal.settings import Settings
-
-    if config is not None:
-        os.environ["SELFHEAL_CONFIG"] = str(config)
     overrides: dict[str, object] = {}
     if host:
         overrides["host"] = host
     if port:
         overrides["port"] = port
-    return Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        return load_settings(config, **overrides)
+    except SettingsError as error:
+        typer.echo(f"selfheal: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def up(

@@ -148,6 +148,9 @@ class ControlComponent:
                 return
             await self.engine.trigger(event, parsed.stage, parsed.name)
             return
+        restore_answer = parsed.name == "approval" and parsed.phase == "finished"
+        if restore_answer and await self.restores.on_approval(event):
+            return  # it answered a restore's approval request
         if parsed.phase in ("started", "finished"):
             await self.engine.on_task_event(event)
 

@@ -46,6 +46,7 @@ from selfheal.control.restore_store import (
 from selfheal.control.sequences import Sequence
 from selfheal.control.specs import RestorePolicy, SpecError, Task
 from selfheal.core import CloudEvent, SelfhealError, iso_from_epoch, new_id, task_event
+from selfheal.storage import EventQuery
 
 log = logging.getLogger(__name__)
 SOURCE = "selfheal/restore"
@@ -59,6 +60,7 @@ BREACHED = "sh.selfheal.restore.breached"
 HELD_EVENT = "sh.selfheal.restore.held"
 RESUMED = "sh.selfheal.restore.resumed"
 DECIDED = "sh.selfheal.restore.decided"
+APPROVAL_TRIGGERED = task_event("approval", "triggered")
 FLAG_EVENTS = "selfheal.flags.>"
 HOUR = 3600.0
 ARMED_RECHECK = 2.0
@@ -568,9 +570,10 @@ class RestoreMachine:
             )
         verified = self._event(r, VERIFIED, {"probes": count, "at": iso_from_epoch(now)})
         if policy.approval:
+            ask = self._approval_request(r, f"origin verified ({count} probes ok)")
             return await self._commit(
                 r,
-                [verified],
+                [verified, ask],
                 [f"origin verified ({count} probes ok); the restore waits for an approval"],
                 state=APPROVAL,
                 probes_ok=count,
@@ -885,23 +888,81 @@ class RestoreMachine:
             )
             return self._required(saved, restore_id)
 
-    async def approve(self, restore_id: str, approved: bool, *, by: str) -> Restore:
+    async def approve(
+        self, restore_id: str, approved: bool, *, by: str, answered: bool = False
+    ) -> Restore:
+        """`answered`: the decision arrived as Keptn's `approval.finished` (no second one)."""
         async with self.locks.hold(restore_id):
             r = await self._decide(restore_id)
             if r.state != APPROVAL:
                 raise RestoreConflict(f"restore {restore_id} is not waiting for an approval")
             decision = "approved" if approved else "rejected"
-            decided = self._event(r, DECIDED, {"decision": decision, "by": by})
+            decided = [self._event(r, DECIDED, {"decision": decision, "by": by})]
+            if not answered:
+                decided += await self._approval_answer(r, approved, by)
             if approved:
                 saved = await self._start(
-                    r, self.clock.now(), [decided], f"{by} approved", guard=False
+                    r, self.clock.now(), decided, f"{by} approved", guard=False
                 )
             else:
                 text = f"{by} rejected the restore: the fallback stays until automation is resumed"
                 saved = await self._commit(
-                    r, [decided], [text], state=KEPT, held_by=by, message=text, due=None
+                    r, decided, [text], state=KEPT, held_by=by, message=text, due=None
                 )
             return self._required(saved, restore_id)
+
+    # approval through Keptn's approval task: the Slack buttons (and any Keptn client) answer
+    # the request; the console and the API call approve() ------------------------------
+    def _approval_request(self, r: Restore, why: str) -> CloudEvent:
+        """`sh.keptn.event.approval.triggered` in the remediation's context, committed with
+        the move to `approval`; the integrations ask people (Slack's Approve/Reject)."""
+        data = {
+            "message": why,
+            "approval": {"pass": "manual", "warning": "manual"},
+            "restore": {"steps": list(r.policy.steps)},
+        }
+        event = self._event(r, APPROVAL_TRIGGERED, data)
+        return replace(event, id=f"restore-{r.id}-approval-{new_id()}")
+
+    async def _pending_approval(self, r: Restore) -> str | None:
+        """The id of this restore's latest approval request (the answer's triggeredid)."""
+        page = await self.engine.runtime.events.query(
+            EventQuery(keptn_context=r.id, type=APPROVAL_TRIGGERED, page_size=50)
+        )
+        mine = [e for e in page.events if e.source == SOURCE]
+        return max(mine, key=lambda e: e.time).id if mine else None
+
+    async def _approval_answer(self, r: Restore, approved: bool, by: str) -> list[CloudEvent]:
+        triggered = await self._pending_approval(r)
+        if triggered is None:
+            return []
+        verdict = "approved" if approved else "rejected"
+        data = {
+            "status": "succeeded",
+            "result": "pass" if approved else "fail",
+            "message": f"{verdict} by {by}",
+            "approval": {"by": by, "approved": approved},
+        }
+        return [self._event(r, task_event("approval", "finished"), data, triggeredid=triggered)]
+
+    async def on_approval(self, event: CloudEvent) -> bool:
+        """An `approval.finished` from outside (a Keptn client) answering a restore's request:
+        approve or reject that restore. False if it answers anything else."""
+        context, triggered = event.shkeptncontext, event.triggeredid
+        if event.source == SOURCE or not context or not triggered:
+            return False
+        r = await self.store.get(context)
+        if r is None or r.state != APPROVAL or await self._pending_approval(r) != triggered:
+            return False
+        data = event.payload()
+        raw = data.get("approval")
+        by = str((raw.get("by") if isinstance(raw, Mapping) else None) or event.source)
+        approved = str(data.get("result") or "pass") == "pass"
+        try:
+            await self.approve(r.id, approved, by=by, answered=True)
+        except RestoreConflict as exc:
+            log.info("restore %s: approval not applied: %s", r.id, exc)
+        return True
 
     @staticmethod
     def _required(saved: Restore | None, restore_id: str) -> Restore:

@@ -3,7 +3,9 @@ action providers it registers with the control plane, and the write-back of step
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +15,7 @@ from selfheal.core import CloudEvent
 from selfheal.core.keptn import PROBLEM_ESCALATED
 from selfheal.delivery import DeliveryStore, Outbox, RetryPolicy, SqlDeliveryStore
 from selfheal.integrations import messages as m
+from selfheal.integrations import restores
 from selfheal.integrations.addresses import UrlGuard
 from selfheal.integrations.callouts import WebhookActionProvider
 from selfheal.integrations.comments import ProblemComments
@@ -95,6 +98,7 @@ class IntegrationsComponent:
         self.comments: ProblemComments | None = None
         self._subscriptions: list[Subscription] = []
         self._escalate: EscalateProvider | None = None
+        self._turns: dict[str, asyncio.Lock] = {}
 
     # -- assembly -------------------------------------------------------------------------
     def load(self) -> Manifest:
@@ -148,7 +152,7 @@ class IntegrationsComponent:
                 plugin = factory(spec.name, spec.config, ctx)
             except ValidationError as exc:
                 first = exc.errors()[0]
-                sub = ".".join(str(p) for p in first["loc"])
+                sub = ".".join(str(p) for p in first["loc"] if p != "[key]")  # a bad key is the key
                 where = f"{spec.path}.config" + (f".{sub}" if sub else "")
                 raise ConfigError(first["msg"], field=where, line=manifest.line(where)) from None
             self.plugins[spec.name] = plugin
@@ -211,9 +215,16 @@ class IntegrationsComponent:
         except IntegrationError as exc:
             log.warning("integration %s: %s", name, self.redactor.text(str(exc)))
 
-    def _handler(self, name: str) -> Any:
+    def _handler(self, name: str, *, only: Collection[str] | None = None) -> Any:
+        # a plugin's two subscriptions (Keptn's events, the restore's) take turns: its
+        # remembered state (a ticket's link) is read, changed and written by one at a time
+        turn = self._turns.setdefault(name, asyncio.Lock())
+
         async def handle(event: CloudEvent) -> None:
-            await self._deliver_to(name, self._notification(event))
+            if only is not None and event.type not in only:
+                return
+            async with turn:
+                await self._deliver_to(name, self._notification(event))
 
         return handle
 
@@ -274,6 +285,14 @@ class IntegrationsComponent:
             self._subscriptions.append(
                 await events.subscribe(
                     "sh.keptn.>", self._handler(name), group=f"integrations.{name}"
+                )
+            )
+            # the restore's course beyond Keptn's events: mitigated, verified, steps …
+            self._subscriptions.append(
+                await events.subscribe(
+                    restores.SELFHEAL_EVENTS,
+                    self._handler(name, only=restores.EVENT_TYPES),
+                    group=f"integrations.{name}",
                 )
             )
         # every sender is registered now: finish what a restart (or a dead replica) cut off

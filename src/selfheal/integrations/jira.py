@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from selfheal.core import CloudEvent
 from selfheal.integrations import messages as m
+from selfheal.integrations import restores
 from selfheal.integrations.errors import BadSignature, IntegrationError, MissingSecret
 from selfheal.integrations.plugins import PluginContext
 from selfheal.integrations.references import SecretRef
@@ -46,11 +47,15 @@ class JiraConfig(BaseModel):
     project_key: str
     issue_type: str = "Bug"
     resolve_transition: str | None = "Done"
+    mitigated_transition: str | None = None
+    """The transition of a mitigated problem's issue (e.g. "In Progress"); none: it stays."""
     labels: list[str] = Field(default_factory=list)
     sync_comments: bool = True
     poll_seconds: float = Field(default=60.0, gt=0)
     webhook_secret: SecretRef | None = None
     """Shared secret of Jira's webhook: `?secret=` in its URL or the `X-Hub-Signature` HMAC."""
+    messages: m.Templates = Field(default_factory=dict)
+    """Notification kind -> comment template (`{{.data.…}}`, `{{.message}}`, …)."""
 
 
 def adf(*paragraphs: str, links: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -119,7 +124,7 @@ class JiraPlugin:
             "transition",
             self._build_transition,
             accept=self._accept_transition,
-            settled=self._is_resolved,
+            settled=self._transitioned,
         )
 
     # -- requests -------------------------------------------------------------------------
@@ -206,9 +211,9 @@ class JiraPlugin:
         link = await self.ctx.links.get(f"ticket:{args['problem']}") or {}
         return bool(link.get("issue"))
 
-    async def _is_resolved(self, args: Mapping[str, Any]) -> bool:
+    async def _transitioned(self, args: Mapping[str, Any]) -> bool:
         link = await self.ctx.links.get(f"ticket:{args['problem']}") or {}
-        return link.get("state") == "resolved"
+        return bool(link.get("state") == args.get("state", "resolved"))
 
     # -- responses ------------------------------------------------------------------------
     async def _remember(self, problem: str, **values: Any) -> None:
@@ -246,7 +251,7 @@ class JiraPlugin:
         await self._remember(args["problem"], transitions=choices)
 
     async def _accept_transition(self, args: Mapping[str, Any], _response: HttpResponse) -> None:
-        await self._remember(args["problem"], state="resolved")
+        await self._remember(args["problem"], state=args.get("state", "resolved"))
 
     # -- notifications --------------------------------------------------------------------
     async def notify(self, n: m.Notification) -> None:
@@ -259,22 +264,50 @@ class JiraPlugin:
         }
         if n.kind in (m.PROBLEM_OPEN, m.SEQUENCE_TRIGGERED) or n.is_step or n.kind == m.ESCALATION:
             await self._ensure_issue(n, meta)
-        if n.is_step or n.kind in (m.SEQUENCE_FINISHED, m.ESCALATION, m.PROBLEM_RESOLVED):
-            if await self.ctx.links.get(f"ticket:{n.problem.key}") is None:
+        commented = n.is_step or n.kind in (m.SEQUENCE_FINISHED, m.ESCALATION, m.PROBLEM_RESOLVED)
+        if commented or n.kind in m.COURSE:
+            link = await self.ctx.links.get(f"ticket:{n.problem.key}")
+            if link is None:
                 return  # nothing was ever opened for this problem (e.g. resolved before we ran)
             await self.ctx.http.deliver(
                 "comment",
-                {"problem": n.problem.key, "text": n.message, "sequence_link": n.sequence_link},
+                {
+                    "problem": n.problem.key,
+                    "text": m.worded(n, self.config.messages),
+                    "sequence_link": n.sequence_link,
+                },
                 dedup_key=f"{self.name}:comment:{n.event.source}:{n.event.id}",
                 **meta,
             )
-        if n.kind == m.PROBLEM_RESOLVED and self.config.resolve_transition:
-            args = {"problem": n.problem.key, "transition": self.config.resolve_transition}
-            listed = await self.ctx.http.deliver("transitions", args, **meta)
-            if listed.status == "succeeded":
-                await self.ctx.http.deliver(
-                    "transition", args, dedup_key=f"{self.name}:transition:{n.problem.key}", **meta
-                )
+            if (
+                n.kind == restores.MITIGATED
+                and self.config.mitigated_transition
+                and link.get("state") != "resolved"
+            ):
+                await self._transition(n, self.config.mitigated_transition, "mitigated", meta)
+        resolved = n.kind == m.PROBLEM_RESOLVED or restores.restored(n.kind, n.event.payload())
+        if resolved and self.config.resolve_transition:
+            await self._transition(n, self.config.resolve_transition, "resolved", meta)
+
+    async def _transition(
+        self, n: m.Notification, name: str, state: str, meta: dict[str, Any]
+    ) -> None:
+        """Move the issue by the transition's name (Jira lists them per issue status); once
+        per problem and state (a restored problem is resolved by the restore's end and by the
+        RESOLVED that follows it)."""
+        assert n.problem is not None
+        args = {"problem": n.problem.key, "transition": name, "state": state}
+        if await self._transitioned(args):
+            return
+        listed = await self.ctx.http.deliver("transitions", args, **meta)
+        if listed.status == "succeeded":
+            suffix = "" if state == "resolved" else f":{state}"
+            await self.ctx.http.deliver(
+                "transition",
+                args,
+                dedup_key=f"{self.name}:transition:{n.problem.key}{suffix}",
+                **meta,
+            )
 
     async def _ensure_issue(self, n: m.Notification, meta: dict[str, Any]) -> None:
         assert n.problem is not None

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from selfheal.integrations.errors import ConfigError
+from selfheal.integrations.messages import KINDS
 
 M = TypeVar("M", bound=BaseModel)
 _SOURCE_KEYS = frozenset({"env", "file", "value"})
@@ -61,7 +62,7 @@ class Manifest:
             return model.model_validate(spec.config)
         except ValidationError as exc:
             first = exc.errors()[0]
-            sub = ".".join(str(p) for p in first["loc"])
+            sub = ".".join(str(p) for p in first["loc"] if p != "[key]")  # a bad key is the key
             where = f"{spec.path}.config" + (f".{sub}" if sub else "")
             raise ConfigError(first["msg"], field=where, line=self.line(where)) from None
 
@@ -181,6 +182,13 @@ def _spec(item: Any, path: str, lines: Mapping[str, int]) -> IntegrationSpec:
     ):
         raise ConfigError(
             "must be a list of notification kinds",
+            field=f"{path}.events",
+            line=lines.get(f"{path}.events"),
+        )
+    unknown_kinds = [e for e in events or () if e not in KINDS]
+    if unknown_kinds:
+        raise ConfigError(
+            f"unknown notification kind {unknown_kinds[0]!r} (known: {', '.join(KINDS)})",
             field=f"{path}.events",
             line=lines.get(f"{path}.events"),
         )

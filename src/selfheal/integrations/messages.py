@@ -6,11 +6,19 @@ people who know Keptn recognise them and tools that parse them keep working.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator
 
 from selfheal.core import CloudEvent, pages, parse_type
 from selfheal.core.keptn import LEGACY_PROBLEM_OPEN, PROBLEM
+from selfheal.integrations import restores
+from selfheal.integrations.placeholders import MissingValue, names, render
+
+log = logging.getLogger(__name__)
 
 PROBLEM_OPEN = "problem.open"
 PROBLEM_RESOLVED = "problem.resolved"
@@ -23,6 +31,33 @@ SEQUENCE_TRIGGERED = "sequence.triggered"
 SEQUENCE_FINISHED = "sequence.finished"
 ESCALATION = "escalation"
 STEPS = (ACTION_TRIGGERED, ACTION_STARTED, ACTION_FINISHED, EVALUATION)
+COURSE = restores.COURSE
+"""The restore's course (docs/restore.md): mitigated, origin verified, steps … restored."""
+
+Kind = Literal[
+    "problem.open",
+    "problem.resolved",
+    "sequence.triggered",
+    "action.triggered",
+    "action.started",
+    "action.finished",
+    "evaluation.finished",
+    "approval.triggered",
+    "sequence.finished",
+    "escalation",
+    "problem.mitigated",
+    "restore.triggered",
+    "origin.verified",
+    "restore.started",
+    "restore.step",
+    "restore.breached",
+    "restore.held",
+    "restore.resumed",
+    "restore.decided",
+    "restore.finished",
+]
+KINDS: tuple[str, ...] = get_args(Kind)
+"""Every notification kind: what `events:` filters on and `messages:` may reword."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +122,13 @@ def _s(value: Any) -> str:
 
 def _problem_of(event: CloudEvent) -> ProblemRef | None:
     data = event.payload()
+    if event.type in restores.EVENT_TYPES or restores.approval_words(data) is not None:
+        # the restore contract names the problem by its `problemId` (the ticket's key)
+        pid = _s(data.get("problemId"))
+        if not pid:
+            return None
+        url = _s(data.get("ProblemURL"))
+        return ProblemRef(key=pid, display_id=_s(data.get("displayId")) or pid, url=url or None)
     if event.type in (PROBLEM, LEGACY_PROBLEM_OPEN):
         ref = ProblemRef.from_data(data)
         if ref is not None and event.type == LEGACY_PROBLEM_OPEN:
@@ -102,6 +144,9 @@ def _fields(ref: ProblemRef) -> dict[str, Any]:
 def kind_and_message(event: CloudEvent) -> tuple[str, str] | None:
     """Classify an event; None for the many events no human needs to hear about."""
     data = event.payload()
+    told = restores.course(event.type, data)
+    if told is not None:
+        return told
     if event.type in (PROBLEM, LEGACY_PROBLEM_OPEN):
         state = _s(data.get("State") or data.get("state") or "OPEN").upper()
         if event.type == LEGACY_PROBLEM_OPEN:
@@ -150,7 +195,8 @@ def kind_and_message(event: CloudEvent) -> tuple[str, str] | None:
             score = int(score)
         return EVALUATION, f"Keptn remediation evaluation resulted in {result} ({score}/100)"
     if parsed.name == "approval" and parsed.phase == "triggered":
-        return APPROVAL, "Keptn asks for an approval to continue the remediation"
+        question = restores.approval_words(data)
+        return APPROVAL, question or "Keptn asks for an approval to continue the remediation"
     return None
 
 
@@ -199,3 +245,49 @@ def escalation(
         sequence_link=pages.absolute(ui_url, pages.sequence(context)) if context else None,
         extra=extra or {},
     )
+
+
+# -- wording people configure (`messages:` of a Jira or Slack integration) ---------------
+TEMPLATE_ROOTS = frozenset(
+    {"data", "message", "kind", "type", "id", "source", "time", "shkeptncontext", "problem"}
+)
+"""What a message template may name: the CloudEvent's fields, `message` (selfheal's own
+text), `kind`, and `problem` (`id`, `key`, `title`, `url`, `link`, `sequence`)."""
+
+
+def check_template(template: str) -> str:
+    """Refuse a template that names anything outside TEMPLATE_ROOTS (the kinds it is for
+    are checked by the `Kind` keys)."""
+    for path in names(template):
+        if path.split(".", 1)[0] not in TEMPLATE_ROOTS:
+            roots = ", .".join(sorted(TEMPLATE_ROOTS))
+            raise ValueError(f"'{{{{.{path}}}}}' is none of .{roots}")
+    return template
+
+
+Templates = dict[Kind, Annotated[str, AfterValidator(check_template)]]
+"""`messages:` of an integration: kind -> template; an unknown kind is a config error."""
+
+
+def worded(n: Notification, templates: Mapping[Any, str]) -> str:
+    """The text people read: the integration's template for this kind, else selfheal's own
+    words. A template naming a field this event lacks falls back to the own words."""
+    template = templates.get(n.kind)
+    if not template:
+        return n.message
+    values = n.event.to_dict()
+    values.update(message=n.message, kind=n.kind)
+    p = n.problem
+    values["problem"] = {
+        "id": p.display_id if p else "",
+        "key": p.key if p else "",
+        "title": p.title if p else "",
+        "url": (p.url or "") if p else "",
+        "link": n.problem_link or "",
+        "sequence": n.sequence_link or "",
+    }
+    try:
+        return render(template, values)
+    except MissingValue as exc:
+        log.warning("message template for %s: %s; using selfheal's words", n.kind, exc)
+        return n.message

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from selfheal.integrations import messages as m
+from selfheal.integrations import restores
 from selfheal.integrations.errors import BadSignature
 from selfheal.integrations.plugins import PluginContext
 from selfheal.integrations.references import SecretRef
@@ -31,6 +32,13 @@ _ICONS = {
     m.SEQUENCE_FINISHED: ":checkered_flag:",
     m.ESCALATION: ":rotating_light:",
     m.APPROVAL: ":raised_hand:",
+    restores.MITIGATED: ":large_blue_circle:",
+    restores.ORIGIN_VERIFIED: ":white_check_mark:",
+    restores.RESTORE_STEP: ":arrow_forward:",
+    restores.RESTORE_BREACHED: ":warning:",
+    restores.RESTORE_HELD: ":double_vertical_bar:",
+    restores.RESTORE_DECIDED: ":bust_in_silhouette:",
+    restores.RESTORE_FINISHED: ":large_green_circle:",
 }
 
 
@@ -42,6 +50,8 @@ class SlackConfig(BaseModel):
     channel: str | None = None
     api_url: str = "https://slack.com/api"
     signing_secret: SecretRef | None = None
+    messages: m.Templates = Field(default_factory=dict)
+    """Notification kind -> message template (`{{.data.…}}`, `{{.message}}`, …)."""
 
     @model_validator(mode="after")
     def _one_way(self) -> SlackConfig:
@@ -142,9 +152,12 @@ class SlackPlugin:
 
     def _text(self, n: m.Notification) -> str:
         icon = _ICONS.get(n.kind, ":gear:")
+        if n.kind == restores.RESTORE_FINISHED and not restores.restored(n.kind, n.event.payload()):
+            icon = ":gear:"
         scope = " / ".join(x for x in (n.project, n.stage, n.service) if x)
         title = f" *{n.problem.title}*" if n.problem and n.kind == m.PROBLEM_OPEN else ""
-        return f"{icon}{title} {n.message}" + (f" ({scope})" if scope else "")
+        text = m.worded(n, self.config.messages)
+        return f"{icon}{title} {text}" + (f" ({scope})" if scope else "")
 
     async def notify(self, n: m.Notification) -> None:
         if not n.message:

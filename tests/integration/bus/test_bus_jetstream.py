@@ -129,20 +129,25 @@ async def test_events_outside_the_stream_are_refused(connect: Connect) -> None:
         await bus.publish(CloudEvent(type="com.example.other", source="tests/js"))
 
 
-async def test_selfheals_own_keptn_style_events_are_in_the_stream(connect: Connect) -> None:
-    """`sh.selfheal.*` (problem mitigated, restore steps, escalations) go on the bus like
-    Keptn's own: refused, they would wait in the outbox for ever and mark the bus down."""
+async def test_selfheals_own_events_travel_on_the_stream(connect: Connect) -> None:
+    """The restore's course and the escalations are `sh.selfheal.*`: the stream holds them
+    (integrations follow a restore through them), and a group filters on them server-side."""
     bus = await connect()
     got: list[str] = []
 
     async def handler(e: CloudEvent) -> None:
         got.append(e.type)
 
-    await bus.subscribe("sh.selfheal.>", handler, group="own")
-    await bus.publish(CloudEvent(type="sh.selfheal.restore.step", source="tests/js"))
-    await bus.publish(CloudEvent(type="sh.selfheal.problem.mitigated", source="tests/js"))
-    await eventually(lambda: len(got) == 2)
-    assert got == ["sh.selfheal.restore.step", "sh.selfheal.problem.mitigated"]
+    await bus.subscribe("sh.selfheal.>", handler, group="course")
+    types = [
+        "sh.selfheal.problem.mitigated",
+        "sh.selfheal.restore.step",
+        "sh.keptn.event.restore.started",
+        "sh.selfheal.problem.escalated",
+    ]
+    await bus.publish_many(CloudEvent(type=t, source="tests/js") for t in types)
+    await eventually(lambda: len(got) == 3)
+    assert got == [t for t in types if t.startswith("sh.selfheal.")]
 
 
 async def test_connecting_to_nothing_is_a_bus_error() -> None:
