@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from selfheal.core import CloudEvent
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -85,6 +87,8 @@ class FakeSwitch:
 
     percent: int = 100
     changes: list[tuple[int, str]] = field(default_factory=list)
+    audit: list[CloudEvent] = field(default_factory=list)
+    """People's changes as the audit log has them (the change events), oldest first."""
 
     async def set_fallback(
         self, flag: str, environment: str, percent: int, *, project: str, actor: str
@@ -94,6 +98,14 @@ class FakeSwitch:
 
     async def fallback_of(self, flag: str, environment: str, *, project: str) -> int | None:
         return self.percent
+
+    async def person_change(
+        self, flag: str, environment: str, *, project: str, automation: tuple[str, ...]
+    ) -> CloudEvent | None:
+        for event in reversed(self.audit):
+            if not str(event.payload().get("createdBy") or "").startswith(automation):
+                return event
+        return None
 
     @property
     def percents(self) -> list[int]:

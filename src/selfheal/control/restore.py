@@ -119,6 +119,41 @@ class KillSwitch(Protocol):
         """The share on the fallback now (0: the flag is off), None if the flag is unknown."""
         ...
 
+    async def person_change(
+        self, flag: str, environment: str, *, project: str, automation: tuple[str, ...]
+    ) -> CloudEvent | None:
+        """The newest change of the flag in `environment` whose actor starts with none of
+        `automation`, read from the database (not the bus), as its change event."""
+        ...
+
+
+class PersonFlipped(Exception):
+    """A person changed the kill switch since the restore last looked: do not write it."""
+
+    def __init__(self, event: CloudEvent) -> None:
+        super().__init__(event.id)
+        self.event = event
+
+
+def revision_of(event_id: str | None) -> int:
+    """The flags revision of a change event's id (`flags-<revision>`); -1 if it has none."""
+    if not event_id or not event_id.startswith("flags-"):
+        return -1
+    try:
+        return int(event_id.removeprefix("flags-"))
+    except ValueError:
+        return -1
+
+
+def _unseen(r: Restore, event: CloudEvent) -> bool:
+    """A person's change the restore has not held for yet: not the one it last held for,
+    not older than that one, and not older than the restore itself (a change before the
+    restore existed is no flip of its kill switch)."""
+    if event.id == r.flip_event or revision_of(event.id) < revision_of(r.flip_event):
+        return False
+    at = event.payload().get("createdAt")
+    return not (isinstance(at, int | float) and at < r.created)
+
 
 @dataclass
 class Ports:
@@ -234,7 +269,23 @@ class RestoreMachine:
             version=1,
         )
         if await self.store.insert(restore):
+            await self._supersede(restore)
             self.engine.spawn(partial(self._first_tick, restore.id), f"restore:{restore.id}")
+
+    async def _supersede(self, new: Restore) -> None:
+        """One restore drives a kill switch: a new one (the problem reopened after a person
+        closed it mid-restore, or another problem's remediation switched the same flag on)
+        closes the older active ones of that flag, in the same step. An older one's driver
+        that is mid-tick loses its compare-and-set and puts the flag where the new restore
+        wants it (`_reconcile`); the new one's first armed tick makes sure it is 100 %."""
+        for old in await self.store.for_flag(new.flag, new.environment):
+            if old.id == new.id:
+                continue
+            why = (
+                f"superseded by restore {new.id} (problem {new.problem_id}): one restore drives"
+                f" {new.flag} at a time"
+            )
+            await self._close(old, why, outcome="superseded")
 
     async def _first_tick(self, restore_id: str) -> None:
         await self.tick(restore_id)
@@ -332,20 +383,45 @@ class RestoreMachine:
         except SelfhealError as exc:
             log.info("restore %s: comment not written: %s", r.id, exc)
 
-    async def _switch(self, r: Restore, percent: int) -> None:
+    async def _switch(self, r: Restore, percent: int, *, guard: bool = True) -> None:
+        """Set the kill switch (an absolute value). With `guard` (automation's own moves),
+        first look in the flag's audit log for a person's change the restore has not seen
+        yet: then `PersonFlipped`, and the flag is left alone."""
         switch = self.ports.switch
         if switch is None:
             raise RestoreConflict("no flags service is wired for restores")
+        if guard:
+            flip = await self._person_flip(r)
+            if flip is not None:
+                raise PersonFlipped(flip)
         await switch.set_fallback(
             r.flag, r.environment, percent, project=r.flag_project, actor=ACTOR + r.id
         )
 
     async def _reconcile(self, r: Restore) -> None:
         """After a lost compare-and-set that followed a flag change: put the flag where
-        the winning state wants it."""
+        the winning state wants it — or, if the restore was superseded meanwhile, where
+        the restore that now owns the flag wants it."""
         fresh = await self.store.get(r.id)
         if fresh is not None and fresh.fallback_percent is not None:
-            await self._switch(fresh, fresh.fallback_percent)
+            await self._switch(fresh, fresh.fallback_percent, guard=False)
+            return
+        if fresh is not None and fresh.final:
+            for other in await self.store.for_flag(r.flag, r.environment):
+                if other.fallback_percent is not None:
+                    await self._switch(other, other.fallback_percent, guard=False)
+
+    async def _person_flip(self, r: Restore) -> CloudEvent | None:
+        """A person's change of the kill switch, from the database, that this restore has
+        not handled yet (newer than the one it last held for, and not older than the
+        restore itself): how a flip on another replica is noticed while the bus is away."""
+        switch = self.ports.switch
+        if switch is None:
+            return None
+        event = await switch.person_change(
+            r.flag, r.environment, project=r.flag_project, automation=AUTOMATION
+        )
+        return event if event is not None and _unseen(r, event) else None
 
     async def _status(self, r: Restore) -> tuple[str, float | None] | None:
         desk = self.ports.desk
@@ -371,7 +447,13 @@ class RestoreMachine:
             if r.due is None or r.due > now:
                 return r
             try:
-                return await self._tick(r, now)
+                flip = await self._person_flip(r)
+                if flip is not None:
+                    return await self._hold(r, flip)
+                try:
+                    return await self._tick(r, now)
+                except PersonFlipped as flipped:
+                    return await self._hold(r, flipped.event)
             except SelfhealError as exc:
                 log.warning("restore %s: %s; retrying", r.id, exc)
                 return await self._commit(
@@ -402,6 +484,16 @@ class RestoreMachine:
             return await self._close(
                 r, f"problem {r.problem_id} is not one the monitor tracks: nothing to mitigate"
             )
+        switch = self.ports.switch
+        percent = (
+            await switch.fallback_of(r.flag, r.environment, project=r.flag_project)
+            if switch is not None
+            else None
+        )
+        if percent is not None and percent != 100:
+            # armed means every user on the fallback: a superseded restore may have left
+            # the kill switch part-way (a person's change was held before we got here)
+            await self._switch(r, 100)
         if desk is not None and status is not None and status[1] is None:
             await desk.mask_problem(r.problem_id, r.flag, r.id)
         if status is None or status[1] is None:
@@ -491,11 +583,11 @@ class RestoreMachine:
         return await self._start(r, now, [verified], f"origin verified ({count} probes ok)")
 
     async def _start(
-        self, r: Restore, now: float, events: list[CloudEvent], why: str
+        self, r: Restore, now: float, events: list[CloudEvent], why: str, *, guard: bool = True
     ) -> Restore | None:
         """Begin an attempt: the first step's rollout, then the row."""
         policy = r.policy
-        await self._switch(r, policy.steps[0])
+        await self._switch(r, policy.steps[0], guard=guard)
         first = not r.attempts
         out = list(events)
         if first:
@@ -629,19 +721,21 @@ class RestoreMachine:
             due=None,
         )
 
-    async def _close(self, r: Restore, why: str) -> Restore | None:
+    async def _close(self, r: Restore, why: str, *, outcome: str = "closed") -> Restore | None:
         events = []
         if r.state != ARMED:
             events.append(
                 self._task(
                     r,
                     "finished",
-                    {"status": "succeeded", "result": "fail", "outcome": "closed", "message": why},
+                    {"status": "succeeded", "result": "fail", "outcome": outcome, "message": why},
                 )
             )
-        return await self._commit(r, events, state=CLOSED, outcome="closed", message=why, due=None)
+        return await self._commit(r, events, state=CLOSED, outcome=outcome, message=why, due=None)
 
-    async def _resume(self, r: Restore, now: float, *, by: str, reason: str) -> Restore | None:
+    async def _resume(
+        self, r: Restore, now: float, *, by: str, reason: str, guard: bool = True
+    ) -> Restore | None:
         """Automation takes the service back (a hold is over, or a person resumed it)."""
         switch = self.ports.switch
         percent = (
@@ -657,7 +751,7 @@ class RestoreMachine:
             if status is not None and status[1] is not None:
                 # the person's flip-off held and the service stayed healthy: that was the restore
                 return await self._restored(r, now, by=f"switched off by {r.held_by or by}")
-            await self._switch(r, 100)
+            await self._switch(r, 100, guard=guard)
             return await self._commit(
                 r,
                 [resumed],
@@ -670,7 +764,7 @@ class RestoreMachine:
                 message="fallback back on; waiting for the problem to be mitigated",
                 due=now,
             )
-        await self._switch(r, 100)
+        await self._switch(r, 100, guard=guard)
         return await self._commit(
             r,
             [resumed],
@@ -697,39 +791,47 @@ class RestoreMachine:
     async def _held(self, restore_id: str, event: CloudEvent, actor: str) -> None:
         async with self.locks.hold(restore_id):
             r = await self.store.get(restore_id)
-            if r is None or r.final or r.flip_event == event.id:
+            if r is None or r.final:
                 return
-            now = self.clock.now()
-            data = event.payload()
-            verb = _change_words(r, data)
-            at = data.get("createdAt")
-            when = float(at) if isinstance(at, int | float) else now
-            hold = self.settings.restore_hold_seconds
-            until = now + hold
-            state = KEPT if r.state == KEPT else HELD
-            text = f"{actor} {verb} at {_clock(when)}" + (
-                f"; automation for {r.service} on hold until {_clock(until)}"
-                if state == HELD
-                else "; the fallback stays until automation is resumed"
-            )
-            held = self._event(
-                r,
-                HELD_EVENT,
-                {"by": actor, "change": verb, "holdUntil": iso_from_epoch(until), "state": state},
-            )
-            await self._commit(
-                r,
-                [held],
-                [text],
-                state=state,
-                hold_until=until if state == HELD else None,
-                held_by=actor,
-                flip_event=event.id,
-                step=-1,
-                step_since=None,
-                message=text,
-                due=until if state == HELD else None,
-            )
+            await self._hold(r, event)
+
+    async def _hold(self, r: Restore, event: CloudEvent) -> Restore | None:
+        """Put the restore on hold for a person's change `event` (from the bus or the
+        audit log; the same change from both is held once, an older one not at all)."""
+        if not _unseen(r, event):
+            return r
+        now = self.clock.now()
+        data = event.payload()
+        actor = str(data.get("createdBy") or "someone")
+        verb = _change_words(r, data)
+        at = data.get("createdAt")
+        when = float(at) if isinstance(at, int | float) else now
+        hold = self.settings.restore_hold_seconds
+        until = now + hold
+        state = KEPT if r.state == KEPT else HELD
+        text = f"{actor} {verb} at {_clock(when)}" + (
+            f"; automation for {r.service} on hold until {_clock(until)}"
+            if state == HELD
+            else "; the fallback stays until automation is resumed"
+        )
+        held = self._event(
+            r,
+            HELD_EVENT,
+            {"by": actor, "change": verb, "holdUntil": iso_from_epoch(until), "state": state},
+        )
+        return await self._commit(
+            r,
+            [held],
+            [text],
+            state=state,
+            hold_until=until if state == HELD else None,
+            held_by=actor,
+            flip_event=event.id,
+            step=-1,
+            step_since=None,
+            message=text,
+            due=until if state == HELD else None,
+        )
 
     async def _decide(self, restore_id: str) -> Restore:
         r = await self.store.get(restore_id)
@@ -747,14 +849,14 @@ class RestoreMachine:
                 raise RestoreConflict(f"restore {restore_id} is already stepping")
             now = self.clock.now()
             decided = self._event(r, DECIDED, {"decision": "restore-now", "by": by})
-            saved = await self._start(r, now, [decided], f"{by} chose to restore now")
+            saved = await self._start(r, now, [decided], f"{by} chose to restore now", guard=False)
             return self._required(saved, restore_id)
 
     async def keep_fallback(self, restore_id: str, *, by: str) -> Restore:
         """No restore until automation is resumed; every user on the fallback."""
         async with self.locks.hold(restore_id):
             r = await self._decide(restore_id)
-            await self._switch(r, 100)
+            await self._switch(r, 100, guard=False)
             decided = self._event(r, DECIDED, {"decision": "keep-fallback", "by": by})
             text = f"{by} chose to keep the fallback: no restore until automation is resumed"
             saved = await self._commit(
@@ -781,7 +883,9 @@ class RestoreMachine:
             decided = self._event(r, DECIDED, {"decision": "resume-automation", "by": by})
             async with self.steps.open():
                 await self.steps.publish(decided)
-            saved = await self._resume(r, self.clock.now(), by=by, reason=f"{by} resumed it")
+            saved = await self._resume(
+                r, self.clock.now(), by=by, reason=f"{by} resumed it", guard=False
+            )
             return self._required(saved, restore_id)
 
     async def approve(
@@ -797,7 +901,9 @@ class RestoreMachine:
             if not answered:
                 decided += await self._approval_answer(r, approved, by)
             if approved:
-                saved = await self._start(r, self.clock.now(), decided, f"{by} approved")
+                saved = await self._start(
+                    r, self.clock.now(), decided, f"{by} approved", guard=False
+                )
             else:
                 text = f"{by} rejected the restore: the fallback stays until automation is resumed"
                 saved = await self._commit(

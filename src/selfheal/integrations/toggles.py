@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from selfheal.control import ActionRequest, ActionResult
 from selfheal.control.specs import SpecError
-from selfheal.core import SelfhealError, Unavailable, pages
+from selfheal.core import CloudEvent, SelfhealError, Unavailable, pages
+from selfheal.flags.store import change_event
 from selfheal.integrations.unleash import UnleashAdmin
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ NAMES = ("toggle-feature", "featuretoggle")
 LOCAL_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Seconds between tries of a local flag switch while the database is unavailable."""
 RESERVED = ("environment", "project")
+HISTORY = 50
+"""How many of a flag's newest changes a restore looks through for a person's."""
 
 
 class FlagSwitch(Protocol):
@@ -146,6 +149,8 @@ class Rollout(Protocol):
 
     async def get_flag(self, name: str, project: str = ...) -> Any: ...
 
+    async def history(self, feature: str | None = ..., *, limit: int = ...) -> list[Any]: ...
+
 
 class RolloutSwitch:
     """A restore's `KillSwitch` on this process's flags service: the share of users on the
@@ -174,3 +179,17 @@ class RolloutSwitch:
                 except ValueError:
                     return 100
         return 100
+
+    async def person_change(
+        self, flag: str, environment: str, *, project: str, automation: tuple[str, ...]
+    ) -> CloudEvent | None:
+        """The newest change of the flag in `environment` by an actor that is not the
+        automation, read from the database's audit log (so a change made on another replica
+        is seen while the bus is away) — as the change event the bus carries."""
+        for event in await self._flags.history(flag, limit=HISTORY):
+            if event.environment != environment or event.project not in (project, None):
+                continue
+            if str(event.created_by or "").startswith(automation):
+                continue
+            return change_event(event)
+        return None

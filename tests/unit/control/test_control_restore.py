@@ -462,3 +462,93 @@ async def test_restore_turns_a_finished_remediation_into_restored(rig: Rig) -> N
     assert r.state == "restored"
     seq = await rig.h.service.get_sequence(r.id)
     assert seq.outcome == "restored" and seq.message.startswith("restored after")
+
+
+def audited(actor: str, enabled: bool, revision: int, at: float) -> CloudEvent:
+    """A person's change as the flag's audit log has it (not delivered by the bus)."""
+    event = flip(actor, enabled, f"flags-{revision}")
+    data = {**event.payload(), "createdAt": at, "revision": revision}
+    return CloudEvent(type=event.type, source=event.source, id=event.id, data=data)
+
+
+async def test_restore_person_flip_read_from_the_audit_log_holds_without_the_bus(
+    rig: Rig,
+) -> None:
+    """A flip on another replica while the bus is away: the restore reads it from the
+    database before it writes the flag, holds, and never overwrites it in the hold."""
+    r = await rig.verified(RESTORE % "false")
+    assert r.state == "stepping" and rig.switch.percents == [90]
+    rig.switch.percent = 0
+    rig.switch.audit.append(audited("bob", False, 7, rig.h.clock.now()))
+    changes = len(rig.switch.changes)
+    r = await rig.run(2)  # the step's next check
+    assert r.state == "held" and r.held_by == "bob" and r.flip_event == "flags-7"
+    notes = [text for _, text in rig.desk.comments if text.startswith("bob switched")]
+    assert len(notes) == 1 and "on hold until" in notes[0]
+    r = await rig.run(57)
+    assert r.state == "held" and len(rig.switch.changes) == changes
+    # the bus delivers the same change late, then an older one: neither holds again
+    await rig.machine.on_flag_event(rig.switch.audit[-1])
+    await rig.machine.on_flag_event(flip("bob", True, "flags-5"))
+    notes = [text for _, text in rig.desk.comments if text.startswith("bob switched")]
+    assert len(notes) == 1
+    r = await rig.run(5)  # the hold is over; still mitigated with the flag off: restored
+    assert r.state == "restored" and "bob" in rig.desk.resolved[0][1]
+
+
+async def test_restore_person_flip_during_a_probe_is_not_overwritten(rig: Rig) -> None:
+    """The flip lands between the tick's first look and the flag write (a slow probe):
+    the write is not made; the restore holds."""
+    r = await rig.start(RESTORE % "false")
+    rig.desk.mitigate(PID, rig.h.clock.now())
+    r = await rig.run(2)
+    assert r.state == "verifying"
+    probe = rig.origin.probe_origin
+
+    async def slow_probe(*args: Any) -> Any:
+        rig.switch.audit.append(audited("dave", False, 9, rig.h.clock.now()))
+        return await probe(*args)
+
+    rig.origin.probe_origin = slow_probe  # type: ignore[method-assign,assignment]
+    r = await rig.run(3)
+    assert r.state == "held" and r.held_by == "dave"
+    assert rig.switch.changes == []
+
+
+async def test_restore_person_change_before_the_restore_is_no_flip(rig: Rig) -> None:
+    rig.switch.audit.append(audited("erin", True, 3, rig.h.clock.now() - 600))
+    r = await rig.verified(RESTORE % "false")
+    assert r.state == "stepping" and r.held_by is None
+
+
+async def test_restore_a_new_restore_of_the_same_flag_supersedes_the_old_one(
+    rig: Rig,
+) -> None:
+    """The problem reopens as a new occurrence (a person closed it mid-restore): its new
+    remediation arms a second restore of the same kill switch; the first is closed, so
+    one restore drives the flag, and the flag is back at 100 % on the fallback."""
+    old = await rig.verified(RESTORE % "false")
+    assert old.state == "stepping" and rig.switch.percent == 90
+    resolved = seed_problem()
+    resolved["id"] = "closed-by-a-person"
+    resolved["data"] = {**resolved["data"], "State": "RESOLVED"}
+    await rig.h.send(resolved)
+    problem = seed_problem()
+    problem["id"] = "another-notification"
+    problem["data"]["PID"] = PID2 = "-1111"
+    problem["data"]["ProblemID"] = "reopened"
+    rig.desk.open(PID2)
+    await rig.h.send(problem)
+    restores = {x.id: x for x in await rig.machine.store.list()}
+    assert len(restores) == 2
+    first = restores[old.id]
+    assert first.state == "closed" and first.outcome == "superseded"
+    (new,) = [x for x in restores.values() if x.id != old.id]
+    assert new.state == "armed" and new.problem_id == PID2
+    await rig.h.clock.advance(1)
+    await rig.machine.poll()
+    assert rig.switch.percent == 100
+    assert [x.id for x in await rig.machine.store.for_flag(new.flag, new.environment)] == [new.id]
+    events = await rig.h.events(old.id)
+    finished = [e for e in events if e["type"] == "sh.keptn.event.restore.finished"]
+    assert len(finished) == 1 and finished[0]["data"]["outcome"] == "superseded"
