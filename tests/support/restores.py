@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from selfheal.control.restore import SwitchMoved
 from selfheal.core import CloudEvent
 
 
@@ -91,8 +92,17 @@ class FakeSwitch:
     """People's changes as the audit log has them (the change events), oldest first."""
 
     async def set_fallback(
-        self, flag: str, environment: str, percent: int, *, project: str, actor: str
+        self,
+        flag: str,
+        environment: str,
+        percent: int,
+        *,
+        project: str,
+        actor: str,
+        expect: int | None = None,
     ) -> None:
+        if expect is not None and expect != self.percent:
+            raise SwitchMoved(self.percent)
         self.percent = percent
         self.changes.append((percent, actor))
 

@@ -112,8 +112,18 @@ class KillSwitch(Protocol):
     """Sets a kill switch's share of users on the fallback (the flags service)."""
 
     async def set_fallback(
-        self, flag: str, environment: str, percent: int, *, project: str, actor: str
-    ) -> None: ...
+        self,
+        flag: str,
+        environment: str,
+        percent: int,
+        *,
+        project: str,
+        actor: str,
+        expect: int | None = None,
+    ) -> None:
+        """Set the share; with `expect`, only if the flag holds `expect` now, checked in the
+        write's own transaction — otherwise `SwitchMoved` and nothing written."""
+        ...
 
     async def fallback_of(self, flag: str, environment: str, *, project: str) -> int | None:
         """The share on the fallback now (0: the flag is off), None if the flag is unknown."""
@@ -125,6 +135,18 @@ class KillSwitch(Protocol):
         """The newest change of the flag in `environment` whose actor starts with none of
         `automation`, read from the database (not the bus), as its change event."""
         ...
+
+
+class SwitchMoved(Exception):
+    """A compare-and-set of the kill switch found it holding `actual`, not the expected share."""
+
+    def __init__(self, actual: int) -> None:
+        super().__init__(actual)
+        self.actual = actual
+
+
+CAS_TRIES = 3
+"""Compare-and-set rounds of one automated flag write before it gives up for this tick."""
 
 
 class PersonFlipped(Exception):
@@ -386,17 +408,44 @@ class RestoreMachine:
     async def _switch(self, r: Restore, percent: int, *, guard: bool = True) -> None:
         """Set the kill switch (an absolute value). With `guard` (automation's own moves),
         first look in the flag's audit log for a person's change the restore has not seen
-        yet: then `PersonFlipped`, and the flag is left alone."""
+        yet: then `PersonFlipped`, and the flag is left alone. The write itself is then a
+        compare-and-set against the share the restore believes the flag holds (its state's,
+        or what it reads now when its state has none), so a person's change that commits
+        between that look and the write is not overwritten either: the write finds the flag
+        moved, looks again, and holds. A move by automation (a replica that died between
+        its flag write and its row, a superseded restore) is taken as the new expectation."""
         switch = self.ports.switch
         if switch is None:
             raise RestoreConflict("no flags service is wired for restores")
-        if guard:
-            flip = await self._person_flip(r)
-            if flip is not None:
-                raise PersonFlipped(flip)
-        await switch.set_fallback(
-            r.flag, r.environment, percent, project=r.flag_project, actor=ACTOR + r.id
-        )
+        actor = ACTOR + r.id
+        if not guard:
+            await switch.set_fallback(
+                r.flag, r.environment, percent, project=r.flag_project, actor=actor
+            )
+            return
+        flip = await self._person_flip(r)
+        if flip is not None:
+            raise PersonFlipped(flip)
+        expect = r.fallback_percent
+        if expect is None:
+            expect = await switch.fallback_of(r.flag, r.environment, project=r.flag_project)
+        for _ in range(CAS_TRIES):
+            try:
+                await switch.set_fallback(
+                    r.flag,
+                    r.environment,
+                    percent,
+                    project=r.flag_project,
+                    actor=actor,
+                    expect=expect,
+                )
+                return
+            except SwitchMoved as moved:
+                flip = await self._person_flip(r)
+                if flip is not None:
+                    raise PersonFlipped(flip) from None
+                expect = moved.actual
+        raise RestoreConflict(f"the kill switch {r.flag} kept changing; trying again next tick")
 
     async def _reconcile(self, r: Restore) -> None:
         """After a lost compare-and-set that followed a flag change: put the flag where

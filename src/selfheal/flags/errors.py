@@ -37,6 +37,14 @@ class FlagExists(Conflict):
     """A flag with that name exists already (live or archived)."""
 
 
+class FlagChanged(Conflict):
+    """A compare-and-set found the flag not as the writer expected (someone changed it)."""
+
+    def __init__(self, message: str, *, actual: int) -> None:
+        super().__init__(message)
+        self.actual = actual
+
+
 class BadToken(Unauthorized):
     """An API token nobody issued."""
 

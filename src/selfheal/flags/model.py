@@ -161,6 +161,20 @@ class FlagEnvironment:
             "variants": [v.to_dict() for v in self.variants],
         }
 
+    @property
+    def rollout_share(self) -> int:
+        """The share of users a kill switch holds on its fallback here: 0 when off, the
+        `rollout` of its first enabled `flexibleRollout` strategy, otherwise 100."""
+        if not self.enabled:
+            return 0
+        for strategy in self.strategies:
+            if strategy.name == "flexibleRollout" and not strategy.disabled:
+                try:
+                    return int(strategy.parameters.get("rollout", "100"))
+                except ValueError:
+                    return 100
+        return 100
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FlagEnvironment:
         return cls(

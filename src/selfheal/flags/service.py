@@ -21,6 +21,7 @@ from selfheal.core import Clock, Conflict, new_id
 from selfheal.flags import validation as v
 from selfheal.flags.errors import (
     EnvironmentNotFound,
+    FlagChanged,
     FlagExists,
     FlagNotFound,
     InvalidFlagInput,
@@ -303,12 +304,18 @@ class FlagsService:
         *,
         project: str = "default",
         actor: str = "system",
+        expect: int | None = None,
     ) -> bool:
         """A kill switch's share of users, as one change: 0 switches the flag off, 1-100
         switches it on for that share through Unleash's `flexibleRollout` (sticky per
         `sessionId`, grouped by the flag's name). Its `default`/`flexibleRollout` strategies
         keep their constraints and segments (a probe-bypass constraint stays in force);
-        other strategies are left alone. True if that changed anything."""
+        other strategies are left alone. True if that changed anything.
+
+        With `expect`, a compare-and-set: the flag's share (`FlagEnvironment.rollout_share`)
+        is read in the write's own transaction (the row locked on PostgreSQL) and, if it is
+        not `expect`, nothing is written and `FlagChanged` says what it is — so a change
+        someone made since the caller looked is never overwritten."""
         if not 0 <= percent <= 100:
             raise InvalidFlagInput("must be from 0 to 100", field="percent")
         self.check_environment(environment)
@@ -317,6 +324,12 @@ class FlagsService:
 
         def fn(f: Flag) -> Flag:
             env = f.env(environment)
+            if expect is not None and env.rollout_share != expect:
+                raise FlagChanged(
+                    f"flag {flag!r} in {environment!r} holds {env.rollout_share} %, not the"
+                    f" expected {expect} %: changed meanwhile",
+                    actual=env.rollout_share,
+                )
             strategies = tuple(
                 replace(s, name="flexibleRollout", parameters={**s.parameters, **params})
                 if s.name in ("default", "flexibleRollout")

@@ -15,8 +15,10 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from selfheal.control import ActionRequest, ActionResult
+from selfheal.control.restore import SwitchMoved
 from selfheal.control.specs import SpecError
 from selfheal.core import CloudEvent, SelfhealError, Unavailable, pages
+from selfheal.flags.errors import FlagChanged
 from selfheal.flags.store import change_event
 from selfheal.integrations.unleash import UnleashAdmin
 
@@ -144,7 +146,14 @@ class Rollout(Protocol):
     """The flags service calls a restore needs."""
 
     async def set_rollout(
-        self, flag: str, environment: str, percent: int, *, project: str = ..., actor: str = ...
+        self,
+        flag: str,
+        environment: str,
+        percent: int,
+        *,
+        project: str = ...,
+        actor: str = ...,
+        expect: int | None = ...,
     ) -> bool: ...
 
     async def get_flag(self, name: str, project: str = ...) -> Any: ...
@@ -160,25 +169,28 @@ class RolloutSwitch:
         self._flags = flags
 
     async def set_fallback(
-        self, flag: str, environment: str, percent: int, *, project: str, actor: str
+        self,
+        flag: str,
+        environment: str,
+        percent: int,
+        *,
+        project: str,
+        actor: str,
+        expect: int | None = None,
     ) -> None:
-        await self._flags.set_rollout(flag, environment, percent, project=project, actor=actor)
+        try:
+            await self._flags.set_rollout(
+                flag, environment, percent, project=project, actor=actor, expect=expect
+            )
+        except FlagChanged as changed:
+            raise SwitchMoved(changed.actual) from None
 
     async def fallback_of(self, flag: str, environment: str, *, project: str) -> int | None:
         try:
             found = await self._flags.get_flag(flag, project)
         except SelfhealError:
             return None
-        env = found.env(environment)
-        if not env.enabled:
-            return 0
-        for strategy in env.strategies:
-            if strategy.name == "flexibleRollout" and not strategy.disabled:
-                try:
-                    return int(strategy.parameters.get("rollout", "100"))
-                except ValueError:
-                    return 100
-        return 100
+        return int(found.env(environment).rollout_share)
 
     async def person_change(
         self, flag: str, environment: str, *, project: str, automation: tuple[str, ...]

@@ -515,6 +515,30 @@ async def test_restore_person_flip_during_a_probe_is_not_overwritten(rig: Rig) -
     assert rig.switch.changes == []
 
 
+async def test_restore_person_flip_committed_during_the_write_is_not_overwritten(
+    rig: Rig,
+) -> None:
+    """The flip commits after the restore's last look and before its write lands: the write
+    is a compare-and-set against the share the restore believes the flag holds, so it finds
+    the flag moved, looks again, and holds — the person's value stays."""
+    r = await rig.verified(RESTORE % "false")
+    assert r.state == "stepping" and rig.switch.percents == [90]
+    write = rig.switch.set_fallback
+    raced: list[bool] = []
+
+    async def racing_write(*args: Any, **kwargs: Any) -> None:
+        if not raced:  # the person's flip commits just before the automation's write
+            raced.append(True)
+            rig.switch.percent = 0
+            rig.switch.audit.append(audited("frank", False, 11, rig.h.clock.now()))
+        await write(*args, **kwargs)
+
+    rig.switch.set_fallback = racing_write  # type: ignore[method-assign]
+    r = await rig.run(12)  # step 0's hold passes: the restore writes step 1 (50 %)
+    assert raced and r.state == "held" and r.held_by == "frank"
+    assert rig.switch.percent == 0 and rig.switch.percents == [90]
+
+
 async def test_restore_person_change_before_the_restore_is_no_flip(rig: Rig) -> None:
     rig.switch.audit.append(audited("erin", True, 3, rig.h.clock.now() - 600))
     r = await rig.verified(RESTORE % "false")

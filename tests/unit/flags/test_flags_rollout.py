@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from selfheal.bootstrap import Container
-from selfheal.flags.errors import InvalidFlagInput
+from selfheal.flags.errors import FlagChanged, InvalidFlagInput
 
 
 async def test_set_rollout_keeps_constraints_and_switches_off_at_zero(
@@ -48,3 +48,22 @@ async def test_set_rollout_on_a_flag_without_strategies_adds_one(container: Cont
     await svc.set_rollout("bare", "production", 50, actor="t")
     env = (await svc.get_flag("bare")).env("production")
     assert env.enabled and [s.name for s in env.strategies] == ["flexibleRollout"]
+
+
+async def test_set_rollout_with_expect_is_a_compare_and_set(container: Container) -> None:
+    """`expect` is checked in the write's own transaction: a flag someone changed since the
+    caller looked is left as they left it, and `FlagChanged` says what it holds."""
+    svc = container.flags.service
+    await svc.create_flag("kill", actor="t")
+    await svc.set_enabled("kill", "production", True, actor="t")
+    assert await svc.set_rollout("kill", "production", 90, actor="restore:x", expect=100)
+    await svc.set_enabled("kill", "production", False, actor="admin")  # a person's flip
+    before = len(await svc.history("kill"))
+    with pytest.raises(FlagChanged) as changed:
+        await svc.set_rollout("kill", "production", 50, actor="restore:x", expect=90)
+    assert changed.value.actual == 0
+    env = (await svc.get_flag("kill")).env("production")
+    assert not env.enabled and env.rollout_share == 0
+    assert len(await svc.history("kill")) == before  # nothing written, nothing audited
+    assert await svc.set_rollout("kill", "production", 100, actor="restore:x", expect=0)
+    assert (await svc.get_flag("kill")).env("production").rollout_share == 100
