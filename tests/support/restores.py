@@ -21,6 +21,12 @@ class Outcome:
     at: float = 0.0
 
 
+@dataclass(frozen=True)
+class Cadence:
+    interval_seconds: float = 5.0
+    consecutive: int = 3
+
+
 @dataclass
 class FakeOrigin:
     """Probes answer from `answers` in order, then `healthy`; the origin-served failure
@@ -33,8 +39,11 @@ class FakeOrigin:
     probes: int = 0
     asked_since: list[float] = field(default_factory=list)
 
-    def probe_configured(self, project: str, stage: str, service: str) -> bool:
-        return self.configured
+    cadence: Cadence = field(default_factory=lambda: Cadence())
+    """The monitor.yaml probe's `interval_seconds` and `consecutive`."""
+
+    def probe_settings(self, project: str, stage: str, service: str) -> Cadence | None:
+        return self.cadence if self.configured else None
 
     async def probe_origin(self, project: str, stage: str, service: str) -> Outcome:
         self.probes += 1

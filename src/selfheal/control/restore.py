@@ -80,10 +80,20 @@ class ProbeResult(Protocol):
     def error(self) -> str | None: ...
 
 
+class ProbeCadence(Protocol):
+    """How often a service's probe runs and how many successes verify it (monitor.yaml)."""
+
+    @property
+    def interval_seconds(self) -> float: ...
+
+    @property
+    def consecutive(self) -> int: ...
+
+
 class Origin(Protocol):
     """The monitor's origin checks (`selfheal.monitor.MonitorService`, restore contract)."""
 
-    def probe_configured(self, project: str, stage: str, service: str) -> bool: ...
+    def probe_settings(self, project: str, stage: str, service: str) -> ProbeCadence | None: ...
 
     async def probe_origin(self, project: str, stage: str, service: str) -> ProbeResult: ...
 
@@ -579,7 +589,8 @@ class RestoreMachine:
             return await self._close(r, f"the problem is {status[0].lower()}; nothing to restore")
         policy, origin = r.policy, self.ports.origin
         scope = self._probe_scope(r)
-        if origin is None or not origin.probe_configured(*scope):
+        probe = origin.probe_settings(*scope) if origin is not None else None
+        if origin is None or probe is None:
             return await self._commit(
                 r,
                 [],
@@ -599,6 +610,9 @@ class RestoreMachine:
                 ),
                 due=min(recent) + HOUR,
             )
+        # the cadence is monitor.yaml's, unless this remediation's restore block overrides it
+        needed = policy.consecutive or probe.consecutive
+        interval = policy.probe_interval_seconds or probe.interval_seconds
         outcome = await origin.probe_origin(*scope)
         if not outcome.ok:
             return await self._commit(
@@ -606,16 +620,16 @@ class RestoreMachine:
                 [],
                 probes_ok=0,
                 message=f"origin probe failed: {outcome.error or 'not ok'}",
-                due=now + policy.probe_interval_seconds,
+                due=now + interval,
             )
         count = r.probes_ok + 1
-        if count < policy.consecutive:
+        if count < needed:
             return await self._commit(
                 r,
                 [],
                 probes_ok=count,
-                message=f"origin probe ok ({count} of {policy.consecutive})",
-                due=now + policy.probe_interval_seconds,
+                message=f"origin probe ok ({count} of {needed})",
+                due=now + interval,
             )
         verified = self._event(r, VERIFIED, {"probes": count, "at": iso_from_epoch(now)})
         if policy.approval:

@@ -20,7 +20,7 @@ from selfheal.control.restore_store import Restore, RestoreStore
 from selfheal.core import CloudEvent
 from selfheal.settings import Settings
 from tests.support.paths import SEED
-from tests.support.restores import FakeDesk, FakeOrigin, FakeSwitch
+from tests.support.restores import Cadence, FakeDesk, FakeOrigin, FakeSwitch
 from tests.unit.control.conftest import Harness, RecordingProvider, b64, seed_problem
 
 PID = "-4349221618435898381"
@@ -255,6 +255,23 @@ async def test_restore_failed_probe_restarts_the_count(rig: Rig) -> None:
     r = await rig.run(1)
     assert r.state == "stepping"
     assert rig.origin.probes == 4
+
+
+async def test_restore_probe_cadence_comes_from_monitor_yaml_unless_overridden(
+    rig: Rig,
+) -> None:
+    """A restore block without `probe:` probes as the service's monitor.yaml probe says
+    (`interval_seconds` 3, `consecutive` 4 here); the block's own values override them."""
+    rig.origin.cadence = Cadence(interval_seconds=3.0, consecutive=4)
+    plain = RESTORE.replace("        probe: {consecutive: 2, intervalSeconds: 1}\n", "")
+    r = await rig.start(plain % "false")
+    rig.desk.mitigate(PID, rig.h.clock.now())
+    r = await rig.run(2)
+    assert r.state == "verifying" and rig.origin.probes == 0
+    r = await rig.run(7)  # probes at +0, +3, +6: three of the four needed
+    assert r.state == "verifying" and r.probes_ok == 3 and r.message.endswith("(3 of 4)")
+    r = await rig.run(3)
+    assert r.state == "stepping" and rig.origin.probes == 4
 
 
 async def test_restore_no_probe_configured_waits(rig: Rig) -> None:

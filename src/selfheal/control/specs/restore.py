@@ -12,8 +12,9 @@ restore:
   approval: false
 ```
 
-The probe request itself (URL, bypass header, success rule) is the service's `probe:` in
-monitor.yaml; the block here only says whose probe and how often/how many to need.
+The probe request itself (URL, bypass header, success rule) and its cadence
+(`interval_seconds`, `consecutive`) are the service's `probe:` in monitor.yaml; the block here
+says whose probe to use and may override the cadence for this remediation.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ class RestorePolicy:
     max_failure_rate: float = 0.05
     probe_service: str | None = None
     """Whose monitor.yaml probe to use (None: the problem's service)."""
-    consecutive: int = 3
-    probe_interval_seconds: float = 5.0
+    consecutive: int | None = None
+    """Probes ok in a row to verify the origin (None: the monitor.yaml probe's)."""
+    probe_interval_seconds: float | None = None
+    """Seconds between probes (None: the monitor.yaml probe's `interval_seconds`)."""
     backoff_initial_seconds: float = 30.0
     backoff_max_seconds: float = DEFAULT_BACKOFF_MAX
     max_attempts_per_hour: int = 4
