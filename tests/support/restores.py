@@ -39,7 +39,7 @@ class FakeOrigin:
     probes: int = 0
     asked_since: list[float] = field(default_factory=list)
 
-    cadence: Cadence = field(default_factory=lambda: Cadence())
+    cadence: Cadence = field(default_factory=Cadence)
     """The monitor.yaml probe's `interval_seconds` and `consecutive`."""
 
     def probe_settings(self, project: str, stage: str, service: str) -> Cadence | None:
