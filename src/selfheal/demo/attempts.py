@@ -99,6 +99,12 @@ def completed_restores(events: Iterable[dict[str, Any]]) -> int:
     return sum(1 for _, e in _timed(events, FINISHED) if _data(e).get("outcome") == "restored")
 
 
+def restore_finished_at(events: Iterable[dict[str, Any]]) -> float | None:
+    """The event store's time of the first `restore.finished` (None: not finished)."""
+    found = _timed(events, FINISHED)
+    return found[0][0] if found else None
+
+
 def _decided_at(s: Sample) -> float:
     return s.served_at if s.served_at is not None else s.sent_at
 

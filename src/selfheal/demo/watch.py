@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from selfheal.core import pages
-from selfheal.demo.attempts import restore_attempts
+from selfheal.demo.attempts import restore_attempts, restore_finished_at
 from selfheal.demo.milestones import (
     PROBLEM_MITIGATED,
     RESOLVED_STATES,
@@ -292,5 +292,12 @@ class Watcher:
         report.restoring = self.restoring
         started = t.at.get("restore_started")
         if started is not None:
-            stop = t.at.get("flag_off", end)
-            report.restore_traffic = window_traffic(self.samples, started, stop)
+            # until the restore finished: its last step (everyone on the origin) holds after
+            # the flag went off, and a breach there still serves errors
+            stop = restore_finished_at(self.events) or end
+            attempts = restore_attempts(self.events)
+            report.restore_traffic = {
+                **window_traffic(self.samples, started, stop),
+                "attempts": len(attempts),
+                "breaches": sum(1 for a in attempts if a.breached_at is not None),
+            }

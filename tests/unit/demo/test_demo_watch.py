@@ -182,6 +182,7 @@ async def test_a_restoring_platform_is_watched_until_flag_off_and_resolved() -> 
     fake.event("sh.keptn.event.restore.started", T0 + 20.6)
     fake.event("sh.selfheal.origin.verified", T0 + 26.0, probes=3)
     fake.flag_changes.append((T0 + 40.0, False))
+    fake.event("sh.keptn.event.restore.finished", T0 + 45.0, outcome="restored")
     fake.problem_end = T0 + 40.1
     fake.sequence_state = "finished"
     fake.sequence_updated = T0 + 40.2
@@ -207,7 +208,8 @@ async def test_a_restoring_platform_is_watched_until_flag_off_and_resolved() -> 
     assert body["restoring"] is True
     assert body["time_to_restore"] == 20.0
     traffic = body["restore_traffic"]
-    assert (traffic["requests"], traffic["errors"]) == (389, 0)  # sent in [+20.6 s, +40.0 s]
+    # sent from restore start to its finished event (+20.6 s … +45 s; the load stopped at +42.2)
+    assert (traffic["requests"], traffic["errors"], traffic["breaches"]) == (432, 0, 0)
 
 
 def test_parse_time_and_tags() -> None:
