@@ -217,6 +217,9 @@ def mttr(
             "mitigation (restore attempts, breaches, completed restores, errors they served)"
         ),
     ),
+    fault_rate: float = typer.Option(
+        0.5, "--fault-rate", min=0.01, max=1.0, help="share of failing backend calls"
+    ),
     out: Path = typer.Option(None, "--out", help="write the results as JSON here"),
 ) -> None:
     """Median and p95 of each phase over N demo runs, and false problems at 1 % errors."""
@@ -225,7 +228,9 @@ def mttr(
     from selfheal.demo.mttr import run_bench, run_never_clear
 
     if never_clear_minutes is not None:
-        ok = run_cancellable(run_never_clear(Console(), minutes=never_clear_minutes, out=out))
+        ok = run_cancellable(
+            run_never_clear(Console(), minutes=never_clear_minutes, out=out, fault_rate=fault_rate)
+        )
         raise typer.Exit(0 if ok else 1)
     ok = run_cancellable(
         run_bench(
@@ -234,6 +239,7 @@ def mttr(
             baseline_seconds=baseline_minutes * 60,
             baseline_error_rate=baseline_error_rate,
             out=out,
+            fault_rate=fault_rate,
         )
     )
     raise typer.Exit(0 if ok else 1)

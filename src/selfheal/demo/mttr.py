@@ -174,9 +174,10 @@ async def baseline(
     }
 
 
-async def demo_run() -> dict[str, Any]:
+async def demo_run(fault_rate: float = 0.5) -> dict[str, Any]:
     """One full demo on a fresh platform, quietly; its report as JSON-ready data."""
-    scenario = Scenario(DemoOptions(live=False, plot=False), Console(file=io.StringIO()))
+    options = DemoOptions(live=False, plot=False, fault_rate=fault_rate)
+    scenario = Scenario(options, Console(file=io.StringIO()))
     return (await scenario.run()).as_dict()
 
 
@@ -187,12 +188,14 @@ async def run_bench(
     baseline_seconds: float,
     baseline_error_rate: float,
     out: Path | None = None,
-    demo: Callable[[], Awaitable[dict[str, Any]]] = demo_run,
+    fault_rate: float = 0.5,
+    demo: Callable[[], Awaitable[dict[str, Any]]] | None = None,
 ) -> bool:
-    """`demo` runs one demo and returns its report (a fresh `Scenario` unless a test says)."""
+    """`demo` runs one demo and returns its report (a fresh `Scenario` at `fault_rate`
+    unless a test says)."""
     reports: list[dict[str, Any]] = []
     for i in range(max(1, min(runs, 1000))):
-        report = await demo()
+        report = await (demo() if demo is not None else demo_run(fault_rate))
         reports.append(report)
         console.print(run_line(i + 1, runs, report), highlight=False)
     stats = phase_stats(reports)
@@ -270,9 +273,15 @@ async def run_bench(
     return met
 
 
-async def kept_fault_demo(seconds: float) -> dict[str, Any]:
+async def kept_fault_demo(seconds: float, fault_rate: float) -> dict[str, Any]:
     """One demo whose fault never clears, watched `seconds` after mitigation, quietly."""
-    options = DemoOptions(live=False, plot=False, fault_seconds=None, kept_fault_seconds=seconds)
+    options = DemoOptions(
+        live=False,
+        plot=False,
+        fault_rate=fault_rate,
+        fault_seconds=None,
+        kept_fault_seconds=seconds,
+    )
     scenario = Scenario(options, Console(file=io.StringIO()))
     return (await scenario.run()).as_dict()
 
@@ -311,15 +320,21 @@ async def run_never_clear(
     *,
     minutes: float,
     out: Path | None = None,
-    demo: Callable[[float], Awaitable[dict[str, Any]]] = kept_fault_demo,
+    fault_rate: float = 0.5,
+    demo: Callable[[float, float], Awaitable[dict[str, Any]]] = kept_fault_demo,
 ) -> bool:
     """One demo with the fault kept for `minutes` after mitigation: restore attempts,
     breaches, completed restores (goal 0) and the errors they served (goal ≤ 0.5 % of all
     requests in the window). `demo` runs it (a fresh `Scenario` unless a test says)."""
     if not 0 < minutes <= MAX_NEVER_CLEAR_MINUTES:
         raise ValueError(f"minutes must be in (0, {MAX_NEVER_CLEAR_MINUTES:g}]")
-    console.print(f"fault kept, watching {minutes:g} min after mitigation …")
-    report = await demo(minutes * 60.0)
+    if not 0 < fault_rate <= 1:
+        raise ValueError("fault_rate must be in (0, 1]")
+    console.print(
+        f"fault kept ({fault_rate:.0%} of backend calls fail), watching {minutes:g} min after "
+        "mitigation …"
+    )
+    report = await demo(minutes * 60.0, fault_rate)
     window = report.get("kept_fault")
     valid = bool(report.get("valid", True))
     met, why = kept_fault_goal(window)
@@ -344,6 +359,7 @@ async def run_never_clear(
         out.parent.mkdir(parents=True, exist_ok=True)
         result = {
             "minutes": minutes,
+            "fault_rate": fault_rate,
             "valid": valid,
             "goal": {"completed_restores": 0, "origin_error_share": GOAL_ERROR_SHARE},
             "goal_met": met,

@@ -165,33 +165,46 @@ def test_the_restore_goal_counts_a_run_that_never_restored_against_it() -> None:
 async def test_the_never_clearing_run_reports_its_window_and_its_verdict(tmp_path: Path) -> None:
     samples = [sample(t / 20, "cdn") for t in range(0, 12000)]
     window = kept_fault_window(EVENTS, samples, T0, T0 + 600)
-    asked: list[float] = []
+    asked: list[tuple[float, float]] = []
 
-    async def demo(seconds: float) -> dict[str, Any]:
-        asked.append(seconds)
+    async def demo(seconds: float, fault_rate: float) -> dict[str, Any]:
+        asked.append((seconds, fault_rate))
         return {"ok": True, "valid": True, "invalid": [], "kept_fault": window, "checks": []}
 
     out = io.StringIO()
     met = await run_never_clear(
         Console(file=out, width=200), minutes=10, out=tmp_path / "b.json", demo=demo
     )
-    assert met is True and asked == [600.0]
+    assert met is True and asked == [(600.0, 0.5)]
     text = out.getvalue()
     assert "restore attempts: 2 (3 steps), breaches: 2, completed restores: 0" in text
     assert "attempt 2 at +300 s: 2 step(s), lowest 50 % on the fallback" in text
     saved = json.loads((tmp_path / "b.json").read_text())
     assert saved["goal_met"] is True and saved["kept_fault"]["requests"] == 12000
 
-    async def invalid(seconds: float) -> dict[str, Any]:
+    async def invalid(seconds: float, fault_rate: float) -> dict[str, Any]:
         return {"ok": False, "valid": False, "invalid": ["stalled"], "kept_fault": window}
 
     assert await run_never_clear(Console(file=io.StringIO()), minutes=1, demo=invalid) is False
     with pytest.raises(ValueError, match="minutes"):
         await run_never_clear(Console(file=io.StringIO()), minutes=0, demo=demo)
+    with pytest.raises(ValueError, match="fault_rate"):
+        await run_never_clear(Console(file=io.StringIO()), minutes=1, fault_rate=0, demo=demo)
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "121", "ten"])
-def test_the_never_clearing_minutes_are_validated(value: str) -> None:
-    result = CliRunner().invoke(app, ["bench", "mttr", "--never-clear-minutes", value])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--never-clear-minutes", "0"),
+        ("--never-clear-minutes", "-1"),
+        ("--never-clear-minutes", "121"),
+        ("--never-clear-minutes", "ten"),
+        ("--fault-rate", "0"),
+        ("--fault-rate", "1.5"),
+        ("--runs", "0"),
+    ],
+)
+def test_the_bench_options_are_validated(option: str, value: str) -> None:
+    result = CliRunner().invoke(app, ["bench", "mttr", option, value])
     assert result.exit_code == 2
-    assert "--never-clear-minutes" in result.output
+    assert option in result.output

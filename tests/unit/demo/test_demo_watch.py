@@ -267,7 +267,7 @@ async def test_a_kept_fault_with_an_attempt_running_at_the_end_still_has_users_o
     fake.event("sh.selfheal.problem.mitigated", T0 + 2.0, context=None, problemId="P-2")
     fake.comments = ["mitigated"]
     fake.event("sh.selfheal.restore.step", T0 + 50.0, step=0, fallbackPercent=90)
-    samples.extend(steady(T0 + 1.5, T0 + 51.0) + [app(T0 + 51.0, 500), app(T0 + 51.1)])
+    samples.extend([*steady(T0 + 1.5, T0 + 51.0), app(T0 + 51.0, 500), app(T0 + 51.1)])
     samples.extend(steady(T0 + 51.2, T0 + 52.0))
     await watcher.poll()
     report = Report(timeline=timeline, samples=samples)
