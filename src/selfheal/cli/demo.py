@@ -193,18 +193,45 @@ def loadgen(
     raise typer.Exit(code)
 
 
+def _never_clear_minutes(value: float | None) -> float | None:
+    from selfheal.demo.mttr import MAX_NEVER_CLEAR_MINUTES
+
+    if value is not None and not 0 < value <= MAX_NEVER_CLEAR_MINUTES:
+        raise typer.BadParameter(f"must be more than 0 and at most {MAX_NEVER_CLEAR_MINUTES:g}")
+    return value
+
+
 @bench_app.command("mttr")
 def mttr(
-    runs: int = typer.Option(10, "-n", "--runs", help="demo runs to time"),
-    baseline_minutes: float = typer.Option(10.0, "--baseline-minutes", help="0 skips it"),
-    baseline_error_rate: float = typer.Option(0.01, "--baseline-error-rate"),
+    runs: int = typer.Option(10, "-n", "--runs", min=1, max=1000, help="demo runs to time"),
+    baseline_minutes: float = typer.Option(
+        10.0, "--baseline-minutes", min=0.0, max=24 * 60.0, help="0 skips it"
+    ),
+    baseline_error_rate: float = typer.Option(0.01, "--baseline-error-rate", min=0.0, max=1.0),
+    never_clear_minutes: float = typer.Option(
+        None,
+        "--never-clear-minutes",
+        callback=_never_clear_minutes,
+        help=(
+            "instead of the N runs: one demo whose fault never clears, watched this long after "
+            "mitigation (restore attempts, breaches, completed restores, errors they served)"
+        ),
+    ),
+    fault_rate: float = typer.Option(
+        0.5, "--fault-rate", min=0.01, max=1.0, help="share of failing backend calls"
+    ),
     out: Path = typer.Option(None, "--out", help="write the results as JSON here"),
 ) -> None:
     """Median and p95 of each phase over N demo runs, and false problems at 1 % errors."""
     from rich.console import Console
 
-    from selfheal.demo.mttr import run_bench
+    from selfheal.demo.mttr import run_bench, run_never_clear
 
+    if never_clear_minutes is not None:
+        ok = run_cancellable(
+            run_never_clear(Console(), minutes=never_clear_minutes, out=out, fault_rate=fault_rate)
+        )
+        raise typer.Exit(0 if ok else 1)
     ok = run_cancellable(
         run_bench(
             Console(),
@@ -212,6 +239,7 @@ def mttr(
             baseline_seconds=baseline_minutes * 60,
             baseline_error_rate=baseline_error_rate,
             out=out,
+            fault_rate=fault_rate,
         )
     )
     raise typer.Exit(0 if ok else 1)

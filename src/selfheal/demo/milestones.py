@@ -119,6 +119,15 @@ def flag_changes(record: ServerRecord) -> list[tuple[float, bool]]:
     return sorted(out)
 
 
+def final_off(changes: Sequence[tuple[float, bool]], on: float) -> float | None:
+    """When the kill switch went off for good after `on`: the first switch-off after its
+    last switch-on. A restore whose last step (flag off) breached switches it on again, so
+    that earlier off is not the end of the restore."""
+    after = [(t, enabled) for t, enabled in changes if t >= on]
+    last_on = max((t for t, enabled in after if enabled), default=on)
+    return next((t for t, enabled in after if not enabled and t > last_on), None)
+
+
 def first_cdn_answer(samples: Iterable[Sample], since: float) -> float | None:
     """When the website first decided to serve the CDN copy at or after `since`: its own
     `X-Served-At` stamp (the answer's arrival when a sample has none)."""
@@ -172,7 +181,7 @@ def milestones(record: ServerRecord) -> dict[str, Milestone]:
     on = next((t for t, enabled in changes if enabled and t >= (fault_at or 0.0)), None)
     if on is not None:
         out["flag_on"] = (on, "")
-        off = next((t for t, enabled in changes if not enabled and t > on), None)
+        off = final_off(changes, on)
         if off is not None:
             out["flag_off"] = (off, "")
     if fault_at is not None:

@@ -25,6 +25,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from selfheal.demo.attempts import GOAL_ERROR_SHARE, kept_fault_goal
 from selfheal.demo.loadgen import LoadGenerator
 from selfheal.demo.platform import Platform, is_ours
 from selfheal.demo.scenario import DemoOptions, Scenario
@@ -35,6 +36,10 @@ from selfheal.demo.watch import problem_id
 GOAL_MEDIAN = 2.0
 GOAL_P95 = 4.0
 """Fault → first CDN response, seconds."""
+GOAL_RESTORE_MEDIAN = 30.0
+GOAL_RESTORE_P95 = 45.0
+"""Fault cleared → flag off, seconds (a platform that restores by itself, issue 13)."""
+MAX_NEVER_CLEAR_MINUTES = 120.0
 
 
 DERIVED: tuple[tuple[str, str], ...] = (
@@ -72,6 +77,38 @@ def restore_errors(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
         "requests": requests,
         "errors": errors,
         "error_share": round(errors / requests, 5) if requests else None,
+    }
+
+
+def restore_goal(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Time to restore over the valid runs whose fault cleared on a restoring platform; a
+    run that never switched the flag off counts against the goal (None: no such run)."""
+    runs = [
+        r
+        for r in reports
+        if r.get("valid", True) and r.get("restoring") and r.get("fault_cleared") is not None
+    ]
+    if not runs:
+        return None
+    values = sorted(
+        float(r["time_to_restore"]) for r in runs if r.get("time_to_restore") is not None
+    )
+    median = round(statistics.median(values), 3) if values else None
+    p95 = round(percentile(values, 0.95), 3) if values else None
+    met = (
+        len(values) == len(runs)
+        and median is not None
+        and median <= GOAL_RESTORE_MEDIAN
+        and p95 is not None
+        and p95 <= GOAL_RESTORE_P95
+    )
+    return {
+        "runs": len(runs),
+        "restored": len(values),
+        "median": median,
+        "p95": p95,
+        "goal": {"median": GOAL_RESTORE_MEDIAN, "p95": GOAL_RESTORE_P95},
+        "met": met,
     }
 
 
@@ -137,9 +174,10 @@ async def baseline(
     }
 
 
-async def demo_run() -> dict[str, Any]:
+async def demo_run(fault_rate: float = 0.5) -> dict[str, Any]:
     """One full demo on a fresh platform, quietly; its report as JSON-ready data."""
-    scenario = Scenario(DemoOptions(live=False, plot=False), Console(file=io.StringIO()))
+    options = DemoOptions(live=False, plot=False, fault_rate=fault_rate)
+    scenario = Scenario(options, Console(file=io.StringIO()))
     return (await scenario.run()).as_dict()
 
 
@@ -150,12 +188,14 @@ async def run_bench(
     baseline_seconds: float,
     baseline_error_rate: float,
     out: Path | None = None,
-    demo: Callable[[], Awaitable[dict[str, Any]]] = demo_run,
+    fault_rate: float = 0.5,
+    demo: Callable[[], Awaitable[dict[str, Any]]] | None = None,
 ) -> bool:
-    """`demo` runs one demo and returns its report (a fresh `Scenario` unless a test says)."""
+    """`demo` runs one demo and returns its report (a fresh `Scenario` at `fault_rate`
+    unless a test says)."""
     reports: list[dict[str, Any]] = []
     for i in range(max(1, min(runs, 1000))):
-        report = await demo()
+        report = await (demo() if demo is not None else demo_run(fault_rate))
         reports.append(report)
         console.print(run_line(i + 1, runs, report), highlight=False)
     stats = phase_stats(reports)
@@ -182,6 +222,13 @@ async def run_bench(
             f"errors served to users during restore attempts: {errors['errors']} of "
             f"{errors['requests']} requests over {errors['runs']} runs"
         )
+    restore = restore_goal(reports)
+    if restore is not None:
+        console.print(
+            f"time to restore: {restore['restored']} of {restore['runs']} runs restored, median "
+            f"{restore['median']} s (goal ≤ {GOAL_RESTORE_MEDIAN:g}), p95 {restore['p95']} s "
+            f"(goal ≤ {GOAL_RESTORE_P95:g})"
+        )
     result: dict[str, Any] = {
         "runs": len(reports),
         "measured_runs": len(valid),
@@ -194,8 +241,10 @@ async def run_bench(
         "ok_runs": sum(1 for r in valid if r["ok"]),
         "phases": stats,
         "restore_errors": errors,
+        "restore": restore,
         "goal": {
             "first_cdn_response": {"median": GOAL_MEDIAN, "p95": GOAL_P95},
+            "time_to_restore": {"median": GOAL_RESTORE_MEDIAN, "p95": GOAL_RESTORE_P95},
             "false_problems": 0,
         },
     }
@@ -214,10 +263,110 @@ async def run_bench(
         and float(cdn["median"]) <= GOAL_MEDIAN
         and float(cdn["p95"] or 0.0) <= GOAL_P95
         and result.get("baseline", {}).get("false_problems", 0) == 0
+        and (restore is None or bool(restore["met"]))
     )
     result["goal_met"] = met
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({**result, "reports": reports}, indent=2))
+    console.print("[green]goal met[/green]" if met else "[red]goal not met[/red]")
+    return met
+
+
+async def kept_fault_demo(seconds: float, fault_rate: float) -> dict[str, Any]:
+    """One demo whose fault never clears, watched `seconds` after mitigation, quietly."""
+    options = DemoOptions(
+        live=False,
+        plot=False,
+        fault_rate=fault_rate,
+        fault_seconds=None,
+        kept_fault_seconds=seconds,
+    )
+    scenario = Scenario(options, Console(file=io.StringIO()))
+    return (await scenario.run()).as_dict()
+
+
+def kept_fault_lines(window: dict[str, Any]) -> list[str]:
+    """The never-clearing run's figures, in words."""
+    share = window["origin_errors"] / window["requests"] if window["requests"] else 0.0
+    lines = [
+        f"window: {window['seconds']:.0f} s from mitigation, {window['requests']} requests "
+        f"({window['served_by']['cdn']} by the CDN, {window['served_by']['app']} by the origin)",
+        f"restore attempts: {window['attempts']} ({window['steps']} steps), breaches: "
+        f"{window['breaches']}, completed restores: {window['completed_restores']}",
+        f"errors served by the origin: {window['origin_errors']} = {share:.3%} of all requests "
+        f"(goal ≤ {GOAL_ERROR_SHARE:.1%}); {window['errors_by_attempts']} during attempts, "
+        f"{window['origin_errors_outside_attempts']} outside; all errors users got: "
+        f"{window['errors']}",
+    ]
+    for i, a in enumerate(window["attempt_list"]):
+        breach = a["breach"] or {}
+        lines.append(
+            f"  attempt {i + 1} at +{a['started']:.0f} s: {a['steps']} step(s), lowest "
+            f"{a['lowest_fallback']} % on the fallback, "
+            + (
+                f"breached after {a['breached_after']} s ({breach.get('failures')} of "
+                f"{breach.get('requests')} origin requests failed)"
+                if a["breached_after"] is not None
+                else "not breached"
+            )
+            + f", {a['errors']} errors served"
+        )
+    return lines
+
+
+async def run_never_clear(
+    console: Console,
+    *,
+    minutes: float,
+    out: Path | None = None,
+    fault_rate: float = 0.5,
+    demo: Callable[[float, float], Awaitable[dict[str, Any]]] = kept_fault_demo,
+) -> bool:
+    """One demo with the fault kept for `minutes` after mitigation: restore attempts,
+    breaches, completed restores (goal 0) and the errors they served (goal ≤ 0.5 % of all
+    requests in the window). `demo` runs it (a fresh `Scenario` unless a test says)."""
+    if not 0 < minutes <= MAX_NEVER_CLEAR_MINUTES:
+        raise ValueError(f"minutes must be in (0, {MAX_NEVER_CLEAR_MINUTES:g}]")
+    if not 0 < fault_rate <= 1:
+        raise ValueError("fault_rate must be in (0, 1]")
+    console.print(
+        f"fault kept ({fault_rate:.0%} of backend calls fail), watching {minutes:g} min after "
+        "mitigation …"
+    )
+    report = await demo(minutes * 60.0, fault_rate)
+    window = report.get("kept_fault")
+    valid = bool(report.get("valid", True))
+    met, why = kept_fault_goal(window)
+    if not valid:
+        console.print("NOT MEASURED: " + "; ".join(report.get("invalid") or []), highlight=False)
+        met = False
+    console.print(
+        f"demo: ok={report.get('ok')} problem_mitigated={report.get('problem_mitigated')} "
+        f"time_to_mitigate={report.get('time_to_mitigate')}"
+        + (f" error={report['error']}" if report.get("error") else ""),
+        highlight=False,
+    )
+    for check in report.get("checks") or []:
+        if not check.get("ok"):
+            console.print(f"check failed: {check['name']} ({check.get('detail')})", highlight=False)
+    if window is not None:
+        for line in kept_fault_lines(window):
+            console.print(line, highlight=False)
+    for reason in why:
+        console.print(f"[red]{reason}[/red]", highlight=False)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result = {
+            "minutes": minutes,
+            "fault_rate": fault_rate,
+            "valid": valid,
+            "goal": {"completed_restores": 0, "origin_error_share": GOAL_ERROR_SHARE},
+            "goal_met": met,
+            "not_met": why,
+            "kept_fault": window,
+            "report": report,
+        }
+        out.write_text(json.dumps(result, indent=2))
     console.print("[green]goal met[/green]" if met else "[red]goal not met[/red]")
     return met

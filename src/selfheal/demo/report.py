@@ -46,6 +46,9 @@ class Report:
     """The platform restored by itself (mitigated problem, restore events)."""
     restore_traffic: dict[str, Any] | None = None
     """Requests and the errors users got from restore start to flag off (None: no restore)."""
+    kept_fault: dict[str, Any] | None = None
+    """With the fault kept and watched (`DemoOptions.kept_fault_seconds`): restore attempts,
+    breaches, completed restores, requests and errors in the window (`demo.attempts`)."""
 
     @property
     def valid(self) -> bool:
@@ -100,6 +103,7 @@ class Report:
                 "time_to_mitigate": self.timeline.seconds("first_cdn_response"),
                 "time_to_restore": self.time_to_restore(),
                 "restore_traffic": self.restore_traffic,
+                "kept_fault": self.kept_fault,
                 "timeline": [
                     {"step": step, "label": label, "seconds": secs, "note": note}
                     for step, label, secs, note in self.timeline.rows()

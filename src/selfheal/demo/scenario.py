@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.live import Live
 
 from selfheal.core import pages
+from selfheal.demo.attempts import kept_fault_window
 from selfheal.demo.live import LiveState, render, timeline_table
 from selfheal.demo.loadgen import LoadGenerator
 from selfheal.demo.platform import FLAG_PROJECT, PROJECT, Platform, is_ours
@@ -53,6 +54,10 @@ class DemoOptions:
     """The fault clears this long after it began; None keeps it for the whole run."""
     restore_timeout: float = 90.0
     """Seconds after the fault cleared to wait for a restoring platform to switch back."""
+    kept_fault_seconds: float = 0.0
+    """With the fault kept (`fault_seconds` None): keep the load on and watch this long after
+    the problem was mitigated, counting restore attempts (`selfheal bench mttr
+    --never-clear-minutes`); 0 ends the run at mitigation."""
     settle_seconds: float = 1.5
     """Load kept on after the loop closed, to show the CDN serving steadily."""
     hold_seconds: float = 3.0
@@ -124,6 +129,7 @@ class Scenario:
             "fault_rate": self.options.fault_rate,
             "fault_latency_ms": self.options.fault_latency_ms,
             "fault_seconds": self.options.fault_seconds,
+            "kept_fault_seconds": self.options.kept_fault_seconds,
             "data_dir": str(self.data_dir),
         }
         try:
@@ -229,6 +235,7 @@ class Scenario:
             report.samples = gen.samples
             task = asyncio.create_task(gen.run())
             watcher = Watcher(platform, report.timeline, samples=gen.samples, say=self.say)
+            window: tuple[float, float] | None = None
             try:
                 self.state.phase = "baseline load"
                 await self._sleep_checking(opts.baseline_seconds)
@@ -240,6 +247,8 @@ class Scenario:
                     fault_at = report.timeline.fault_at or time.time()
                     wait = fault_at + opts.fault_seconds - time.time() + opts.restore_timeout
                     await self._watch(watcher, wait, lambda: watcher.restored)
+                elif opts.fault_seconds is None and opts.kept_fault_seconds > 0:
+                    window = await self._watch_kept_fault(watcher)
                 self.state.phase = "verifying"
                 await self._sleep_checking(opts.settle_seconds)
                 await watcher.poll()
@@ -248,6 +257,8 @@ class Scenario:
                 gen.stop()
                 await task
         await watcher.verify(report, load_stopped_at=gen.stopped_at)
+        if window is not None:
+            report.kept_fault = kept_fault_window(watcher.events, gen.samples, *window)
         report.urls.update(watcher.links(ep.platform))
         report.assess(rate=opts.rate, load_stopped_at=gen.stopped_at, load_ended_by=gen.ended_by)
         self.state.phase = "done: loop closed" if report.ok else "done: loop NOT closed"
@@ -255,10 +266,17 @@ class Scenario:
     def _load_bound(self) -> float:
         """Longer than the run can last: the runner stops the load, its bound never does."""
         opts = self.options
-        restore = (opts.fault_seconds or 0.0) + opts.restore_timeout
+        restore = (opts.fault_seconds or 0.0) + opts.restore_timeout + opts.kept_fault_seconds
         return opts.baseline_seconds + opts.timeout + restore + opts.settle_seconds + 60.0
 
-    async def _watch(self, watcher: Watcher, seconds: float, done: Callable[[], bool]) -> None:
+    async def _watch(
+        self,
+        watcher: Watcher,
+        seconds: float,
+        done: Callable[[], bool],
+        *,
+        interval: float = 0.2,
+    ) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not done():
             self.stack.check_alive()
@@ -266,7 +284,23 @@ class Scenario:
             self._update_state(watcher)
             if done():
                 break
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+    async def _watch_kept_fault(self, watcher: Watcher) -> tuple[float, float] | None:
+        """The fault never clears: watch `kept_fault_seconds` from the monitor's own
+        `mitigatedSince` (polling once a second); the window (epoch s), None if the problem
+        was never mitigated."""
+        if not watcher.mitigated:
+            return None
+        opts = self.options
+        start = self.report.timeline.at.get("problem_mitigated", time.time())
+        end = start + opts.kept_fault_seconds
+        self.state.phase = (
+            f"fault kept: watching restore attempts for {opts.kept_fault_seconds:g} s"
+        )
+        self.say(self.state.phase)
+        await self._watch(watcher, end - time.time(), lambda: False, interval=1.0)
+        return start, end
 
     async def _inject_fault(self, plain: httpx.AsyncClient, watcher: Watcher) -> None:
         """Set the fault; its onset is the website's own record of it."""

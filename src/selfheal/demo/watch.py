@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from selfheal.core import pages
+from selfheal.demo.attempts import restore_attempts, restore_finished_at
 from selfheal.demo.milestones import (
     PROBLEM_MITIGATED,
     RESOLVED_STATES,
@@ -251,7 +252,15 @@ class Watcher:
         else:
             report.check("flag on", flag, f"{FLAG_NAME} in production, via the admin API")
             cdn_ok = bool(tail) and all(s.served_by == "cdn" and s.ok for s in tail)
-            report.check("traffic served by the CDN", cdn_ok, f"last {len(tail)} responses")
+            detail = f"last {len(tail)} responses"
+            attempts = restore_attempts(self.events) if self.restoring else []
+            if not cdn_ok and tail and attempts and attempts[-1].breached_at is None:
+                # the fault is kept and a restore attempt was letting some users back on the
+                # origin as the load stopped: the others are on the CDN
+                cdn_ok = all(s.served_by == "app" or (s.served_by == "cdn" and s.ok) for s in tail)
+                app = sum(1 for s in tail if s.served_by == "app")
+                detail += f", {app} of them from the origin during a restore attempt"
+            report.check("traffic served by the CDN", cdn_ok, detail)
         if self.restoring and not t.reached("fault_cleared"):
             report.check("problem mitigated", t.reached("problem_mitigated"), "fault kept")
         else:
@@ -283,5 +292,12 @@ class Watcher:
         report.restoring = self.restoring
         started = t.at.get("restore_started")
         if started is not None:
-            stop = t.at.get("flag_off", end)
-            report.restore_traffic = window_traffic(self.samples, started, stop)
+            # until the restore finished: its last step (everyone on the origin) holds after
+            # the flag went off, and a breach there still serves errors
+            stop = restore_finished_at(self.events) or end
+            attempts = restore_attempts(self.events)
+            report.restore_traffic = {
+                **window_traffic(self.samples, started, stop),
+                "attempts": len(attempts),
+                "breaches": sum(1 for a in attempts if a.breached_at is not None),
+            }

@@ -98,3 +98,32 @@ async def test_no_measured_run_means_the_goal_is_not_met() -> None:
         Console(file=io.StringIO()), runs=2, baseline_seconds=0, baseline_error_rate=0.0, demo=demo
     )
     assert met is False
+
+
+async def test_a_slow_or_missing_restore_misses_the_goal(tmp_path: Path) -> None:
+    def restored(seconds: float | None) -> dict[str, Any]:
+        return report(1.2, restoring=True, fault_cleared=20.0, time_to_restore=seconds)
+
+    async def run(values: list[float | None]) -> tuple[bool, dict[str, Any]]:
+        runs = iter([restored(v) for v in values])
+
+        async def demo() -> dict[str, Any]:
+            return next(runs)
+
+        out = tmp_path / "mttr.json"
+        met = await run_bench(
+            Console(file=io.StringIO()),
+            runs=len(values),
+            baseline_seconds=0,
+            baseline_error_rate=0.0,
+            out=out,
+            demo=demo,
+        )
+        return met, json.loads(out.read_text())["restore"]
+
+    met, restore = await run([17.0, 18.0])
+    assert met is True and (restore["median"], restore["p95"]) == (17.5, 18.0)
+    met, restore = await run([17.0, 18.0, 50.0])
+    assert met is False and restore["p95"] == 50.0
+    met, restore = await run([17.0, None])
+    assert met is False and restore["restored"] == 1

@@ -182,6 +182,7 @@ async def test_a_restoring_platform_is_watched_until_flag_off_and_resolved() -> 
     fake.event("sh.keptn.event.restore.started", T0 + 20.6)
     fake.event("sh.selfheal.origin.verified", T0 + 26.0, probes=3)
     fake.flag_changes.append((T0 + 40.0, False))
+    fake.event("sh.keptn.event.restore.finished", T0 + 45.0, outcome="restored")
     fake.problem_end = T0 + 40.1
     fake.sequence_state = "finished"
     fake.sequence_updated = T0 + 40.2
@@ -207,7 +208,8 @@ async def test_a_restoring_platform_is_watched_until_flag_off_and_resolved() -> 
     assert body["restoring"] is True
     assert body["time_to_restore"] == 20.0
     traffic = body["restore_traffic"]
-    assert (traffic["requests"], traffic["errors"]) == (389, 0)  # sent in [+20.6 s, +40.0 s]
+    # sent from restore start to its finished event (+20.6 s … +45 s; the load stopped at +42.2)
+    assert (traffic["requests"], traffic["errors"], traffic["breaches"]) == (432, 0, 0)
 
 
 def test_parse_time_and_tags() -> None:
@@ -256,3 +258,25 @@ def test_report_writes_json_and_plot(tmp_path: Any) -> None:
     assert body["series"][0]["t"] == -2.0
     assert (tmp_path / "timeline.png").stat().st_size > 1000
     assert json.loads(report.json_line())["fault_at"] == 100.0
+
+
+async def test_a_kept_fault_with_an_attempt_running_at_the_end_still_has_users_on_the_cdn() -> None:
+    fake = FakePlatform(mitigated_since=T0 + 2.0)
+    watcher, samples, timeline = make(fake)
+    remediated(fake)
+    fake.event("sh.selfheal.problem.mitigated", T0 + 2.0, context=None, problemId="P-2")
+    fake.comments = ["mitigated"]
+    fake.event("sh.selfheal.restore.step", T0 + 50.0, step=0, fallbackPercent=90)
+    samples.extend([*steady(T0 + 1.5, T0 + 51.0), app(T0 + 51.0, 500), app(T0 + 51.1)])
+    samples.extend(steady(T0 + 51.2, T0 + 52.0))
+    await watcher.poll()
+    report = Report(timeline=timeline, samples=samples)
+    await watcher.verify(report, load_stopped_at=T0 + 52.0)
+    check = next(c for c in report.checks if c.name == "traffic served by the CDN")
+    assert check.ok and "2 of them from the origin during a restore attempt" in check.detail
+    # after the attempt breached, an answer from the origin is not "users on the CDN"
+    fake.event("sh.selfheal.restore.breached", T0 + 50.8, step=0)
+    await watcher.poll()
+    report = Report(timeline=timeline, samples=samples)
+    await watcher.verify(report, load_stopped_at=T0 + 52.0)
+    assert not next(c for c in report.checks if c.name == "traffic served by the CDN").ok
