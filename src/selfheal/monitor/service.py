@@ -439,7 +439,8 @@ class MonitorService:
         self, scope_tags: dict[str, str], name: str, start: float, end: float
     ) -> float | None:
         """`failure_rate` in percent (0..100), `response_time_pNN` in ms, `throughput` in
-        req/s, `problem_open` 1/0; None when the service or the data is unknown."""
+        req/s, `problem_open` 1/0 (an open problem that is mitigated at `end` counts 0); None
+        when the service or the data is unknown."""
         if name not in SLI_NAMES:
             return None
         watcher = self.find_service(scope_tags)
@@ -453,9 +454,16 @@ class MonitorService:
                 problems = [p for p in problems if _keptn_tags(p.tags).items() >= wanted.items()]
                 if not problems:
                     return None
+            # a problem mitigated by then (its kill switch's fallback masks it; the restore owns
+            # the rest) hurts no user: the remediation that masked it did its job
             return (
                 1.0
-                if any(p.start <= end and (p.end is None or p.end > end) for p in problems)
+                if any(
+                    p.start <= end
+                    and (p.end is None or p.end > end)
+                    and not (p.mitigated_since is not None and p.mitigated_since <= end)
+                    for p in problems
+                )
                 else 0.0
             )
         if watcher is None:

@@ -82,3 +82,27 @@ async def test_monitor_mask_of_a_closed_problem_is_refused(system: System) -> No
     await monitor.close_problem(pid)
     assert not await monitor.mask_problem(pid, "EnableStaticContent")
     assert await monitor.mask_problem("nope", "EnableStaticContent") is False
+
+
+async def test_monitor_problem_open_sli_counts_a_mitigated_problem_as_masked(
+    system: System,
+) -> None:
+    """The remediation's evaluation reads `problem_open`: 1 while the problem hurts users,
+    0 once its kill switch's fallback masks it (the restore owns the other half) — so a
+    mitigated problem is not escalated to the next action."""
+    monitor = system.container.monitor.service
+    scope = {"project": "website", "stage": "production", "service": "front-end"}
+    pid = await opened(system)
+    assert await monitor.mask_problem(pid, "EnableStaticContent", "ctx-1")
+    now = system.container.runtime.clock.now()
+    assert await monitor.sli(scope, "problem_open", now - 60, now) == 1.0
+    await system.run(60, 20, 0, latency=0.04)
+    problem = await monitor.get_problem(pid)
+    assert problem.mitigated and problem.mitigated_since is not None
+    now = system.container.runtime.clock.now()
+    assert await monitor.sli(scope, "problem_open", now - 60, now) == 0.0
+    # before it was mitigated the same problem counted
+    assert await monitor.sli(scope, "problem_open", 0, problem.mitigated_since - 1) == 1.0
+    await system.run(10, 20, 0, latency=0.8)  # failing again: no longer masked
+    now = system.container.runtime.clock.now()
+    assert await monitor.sli(scope, "problem_open", now - 10, now) == 1.0
