@@ -20,7 +20,9 @@ from selfheal.bus import Subscription
 from selfheal.core import CloudEvent, Unavailable
 from selfheal.runtime import Runtime
 
-PATTERNS = ("sh.keptn.>", "selfheal.>")
+PATTERNS = ("sh.keptn.>", "sh.selfheal.>", "selfheal.>")
+"""Keptn's events, selfheal's own in the Keptn namespace (mitigated, the restore's course)
+and the flags' changes: each one refreshes what the open pages show."""
 QUEUE = 64  # per browser; a slow one loses updates (it refetches on the next), never memory
 KEEPALIVE = 15.0
 MAX_CLIENTS = 200
