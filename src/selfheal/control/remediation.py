@@ -27,7 +27,7 @@ from selfheal.control.actions import (
 )
 from selfheal.control.engine import SequenceEngine, section
 from selfheal.control.evaluation import Evaluator, SliScope
-from selfheal.control.sequences import Sequence
+from selfheal.control.sequences import ORPHANED_ACTION, Sequence
 from selfheal.control.specs import Remediation, SpecError, load_remediation, parse_duration
 from selfheal.core import CloudEvent, SelfhealError, task_event
 
@@ -35,10 +35,7 @@ log = logging.getLogger(__name__)
 ALIASES = {"featuretoggle": "toggle-feature"}
 RECORD_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0)
 """Seconds between tries of recording an action's result while the database is away."""
-ORPHANED = (
-    "the replica running this action stopped before it answered; the action may or may not"
-    " have run and is not run again"
-)
+ORPHANED = ORPHANED_ACTION
 
 
 @lru_cache(maxsize=256)

@@ -90,6 +90,11 @@ actions_table = sa.Table(
 )
 
 OPEN_STATES = ("waiting", "started")
+ORPHANED_ACTION = (
+    "the replica running this action stopped before it answered; the action may or may not"
+    " have run and is not run again"
+)
+"""The ledger message of a claim closed because its runner died (status `unknown`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,6 +551,49 @@ class SequenceStore:
                 .values(status="unknown", result="fail", message=message, finished=now)
             )
         return bool(done.rowcount)
+
+    async def settle_stranded_actions(self, *, limit: int = 100) -> builtins.list[tuple[str, int]]:
+        """Close the claims stranded on this replica's sequences: unfinished, their lease
+        expired (the runner died, or stopped heartbeating), their sequence open and held by
+        this replica. Sequence leases and claim leases are renewed in separate transactions,
+        so a replica that takes a sequence over can find its claim still leased by the dead
+        runner for a while; without this sweep nobody would look at the claim again before
+        the task timed out. Closed as `unknown`/`fail`, like `settle_orphaned_action`: never
+        run again. Claims of this replica's own runners are left to `_claimed_elsewhere`
+        (one of them may still be running here while the database was away). The (context,
+        action index) of every claim closed (their engine resumes them)."""
+        a, s = actions_table, sequences_table
+        now = self.lease.clock.now()
+        mine = (
+            sa.select(s.c.context)
+            .where(s.c.owner == self.lease.owner, s.c.state == "started")
+            .scalar_subquery()
+        )
+        orphaned = sa.and_(
+            a.c.finished.is_(None),
+            sa.or_(a.c.lease_until.is_(None), a.c.lease_until < now),
+            sa.or_(a.c.owner.is_(None), a.c.owner != self.lease.owner),
+            a.c.context.in_(mine),
+        )
+        candidates = sa.select(a.c.context, a.c.action_index).where(orphaned).limit(limit)
+        if self._postgres:
+            candidates = candidates.with_for_update(skip_locked=True)
+        async with self._use(write=True) as conn:
+            found = (await conn.execute(candidates)).all()
+            closed: builtins.list[tuple[str, int]] = []
+            for row in found:
+                done = await conn.execute(
+                    sa.update(a)
+                    .where(
+                        a.c.context == row.context,
+                        a.c.action_index == row.action_index,
+                        orphaned,  # re-checked on the locked row
+                    )
+                    .values(status="unknown", result="fail", message=ORPHANED_ACTION, finished=now)
+                )
+                if done.rowcount:
+                    closed.append((row.context, int(row.action_index)))
+        return closed
 
     async def finish_action(
         self,
