@@ -462,7 +462,10 @@ class SequenceEngine:
                     return  # it moved on meanwhile (answered, timed out, aborted)
                 page = await self.runtime.events.query(
                     EventQuery(
-                        keptn_context=seq.context, triggeredid=seq.triggered_id, page_size=50
+                        keptn_context=seq.context,
+                        triggeredid=seq.triggered_id,
+                        page_size=50,
+                        count=False,
                     )
                 )
             except asyncio.CancelledError:
@@ -618,6 +621,7 @@ class SequenceEngine:
                 type=sequence_event(done.stage, done.name, "triggered"),
                 page_size=1,
                 oldest_first=True,
+                count=False,
             )
         )
         return page.events[0].id if page.events else ""
@@ -793,7 +797,9 @@ class SequenceEngine:
 
     async def _resume_task(self, seq: Sequence) -> None:
         page = await self.runtime.events.query(
-            EventQuery(keptn_context=seq.context, triggeredid=seq.triggered_id, page_size=50)
+            EventQuery(
+                keptn_context=seq.context, triggeredid=seq.triggered_id, page_size=50, count=False
+            )
         )
         answers = [e for e in page.events if e.type.endswith(".finished")]
         if answers:

@@ -262,13 +262,27 @@ class SequenceStore:
             _select_where(p, "problem_id").order_by(p.c.occurrence.desc()).limit(1)
         )
         self._occurrence_for = Prepared(_select_where(p, "context").limit(1))
-        self._opened_by = Prepared(
+        opened_by = (
             sa.select(p.c.occurrence)
             .where(
                 p.c.problem_id == sa.bindparam("w_problem_id"),
                 p.c.event_id == sa.bindparam("w_event_id"),
             )
+            .exists()
+        )
+        self._latest_seen = Prepared(  # the latest occurrence, and whether an event opened one
+            sa.select(p, opened_by.label("seen"))
+            .where(p.c.problem_id == sa.bindparam("w_problem_id"))
+            .order_by(p.c.occurrence.desc())
             .limit(1)
+        )
+        self._context_used = Prepared(
+            sa.select(sa.literal(1).label("used")).where(
+                sa.or_(
+                    sa.select(t.c.context).where(t.c.context == sa.bindparam("w_context")).exists(),
+                    sa.select(p.c.context).where(p.c.context == sa.bindparam("w_context")).exists(),
+                )
+            )
         )
         self._get_action = Prepared(_select_where(a, "context", "action_index"))
         self._finish_action = Prepared(
@@ -288,10 +302,13 @@ class SequenceStore:
         mine = sa.and_(
             a.c.scope == sa.bindparam("w_scope"), a.c.action != sa.bindparam("w_exclude")
         )
-        self._actions_count = Prepared(
-            sa.select(sa.func.count()).where(mine, a.c.started >= sa.bindparam("w_since"))
+        recent = sa.case((a.c.started >= sa.bindparam("w_since"), 1), else_=0)
+        self._actions_since = Prepared(  # one statement: the count and the latest start
+            sa.select(
+                sa.func.coalesce(sa.func.sum(recent), 0).label("recent"),
+                sa.func.max(a.c.started).label("last"),
+            ).where(mine)
         )
-        self._actions_last = Prepared(sa.select(sa.func.max(a.c.started)).where(mine))
 
     def _use(self, *, write: bool) -> AbstractAsyncContextManager[Any]:
         if self._steps is not None:
@@ -462,9 +479,16 @@ class SequenceStore:
         numbered notification (`number`, the monitor's `occurrence`) is new only with a
         higher number; an unnumbered one only when it was emitted after the RESOLVED and
         arrives at least `reopen_seconds` after it."""
-        if event_id is not None and await self._seen(problem_id, event_id):
-            return None
-        latest = await self.latest_occurrence(problem_id)
+        params = {"w_problem_id": problem_id, "w_event_id": event_id or ""}
+        async with self._use(write=False) as conn:
+            row = (await run(conn, self._latest_seen, params)).first()
+        if row is not None and event_id is not None and row.seen:
+            return None  # the event that opened an occurrence of this problem, again
+        latest = (
+            Occurrence(**{k: v for k, v in row._mapping.items() if k != "seen"})
+            if row is not None
+            else None
+        )
         if latest is not None:
             if latest.state == "OPEN":
                 return None
@@ -494,10 +518,10 @@ class SequenceStore:
         }
         return occ if await self._insert_once(problems_table, row) else None
 
-    async def _seen(self, problem_id: str, event_id: str) -> bool:
+    async def context_used(self, context: str) -> bool:
+        """True if a sequence or a problem occurrence has this keptnContext (one statement)."""
         async with self._use(write=False) as conn:
-            params = {"w_problem_id": problem_id, "w_event_id": event_id}
-            return (await run(conn, self._opened_by, params)).first() is not None
+            return (await run(conn, self._context_used, {"w_context": context})).first() is not None
 
     async def resolve_occurrence(self, problem_id: str, now: float) -> Occurrence | None:
         """Mark the open occurrence RESOLVED; the occurrence, or None if none was open."""
@@ -645,11 +669,9 @@ class SequenceStore:
         (actions named `exclude`, the escalations, do not count)."""
         params = {"w_scope": scope, "w_exclude": exclude}
         async with self._use(write=False) as conn:
-            count = (
-                await run(conn, self._actions_count, {**params, "w_since": since})
-            ).scalar_one()
-            last = (await run(conn, self._actions_last, params)).scalar()
-        return int(count), (float(last) if last is not None else None)
+            row = (await run(conn, self._actions_since, {**params, "w_since": since})).first()
+        count, last = (row.recent, row.last) if row is not None else (0, None)
+        return int(count or 0), (float(last) if last is not None else None)
 
     # leases (see leases.py) --------------------------------------------------------------
     async def heartbeat(self) -> int:
