@@ -12,7 +12,9 @@ Measures (1) problem notification POSTed → `sh.keptn.event.action.triggered` (
 event's time), p50/p99 over notifications sent one at a time; (2) remediation sequences
 finished per second when `--sequences` notifications arrive at once, spread round-robin over
 the replicas and over the services (one sequence per service runs at a time, the rest queue).
-Prints a Markdown table with the ratio to one replica.
+Prints a Markdown table with the ratio to one replica, and the CPU time the replicas and their
+PostgreSQL backends spent per sequence during the burst (/proc, Linux), and the database's
+committed transactions per sequence (pg_stat_database).
 """
 
 from __future__ import annotations
@@ -182,6 +184,30 @@ async def setup(http: httpx.AsyncClient, url: str, services: list[str]) -> None:
         assert r.status_code == 201, r.text
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends(db: psycopg.Connection[Any], name: str) -> list[int]:
+    """PostgreSQL backend pids connected to the bench's database (the replicas' pools)."""
+    rows = db.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def commits(db: psycopg.Connection[Any], name: str) -> int:
+    row = db.execute(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (name,)
+    ).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 def triggered_at(db: psycopg.Connection[Any], service: str) -> float | None:
     row = db.execute(
         "SELECT min(time) FROM events WHERE type = 'sh.keptn.event.action.triggered'"
@@ -267,6 +293,10 @@ async def run(args: argparse.Namespace, replicas: int) -> dict[str, float]:
                     bodies = [
                         notification(services[i % len(services)]) for i in range(args.sequences)
                     ]
+                    pg_pids = backends(db, name)
+                    cpu_before = [cpu_seconds(p.pid) for _, p in procs]
+                    pg_before = {pid: cpu_seconds(pid) for pid in pg_pids}
+                    xact_before = commits(db, name)
                     start = time.time()
                     codes = await asyncio.gather(
                         *(
@@ -294,8 +324,25 @@ async def run(args: argparse.Namespace, replicas: int) -> dict[str, float]:
                             f"{replicas} replica(s): only {done - base} of {args.sequences} "
                             f"sequences finished in {args.timeout} s"
                         )
+                    replica_cpu = sum(cpu_seconds(p.pid) for _, p in procs) - sum(cpu_before)
+                    pg_pids = sorted(set(pg_pids) | set(backends(db, name)))
+                    pg_after = {pid: cpu_seconds(pid) for pid in pg_pids}
+                    pg_cpu = sum(  # backends that closed meanwhile are not counted
+                        after - pg_before.get(pid, 0.0) for pid, after in pg_after.items() if after
+                    )
+                    await asyncio.sleep(1.0)  # the statistics collector flushes ~every 0.5 s
+                    xacts = commits(db, name) - xact_before
+                    print(
+                        f"{replicas} replica(s), burst: replicas' CPU "
+                        f"{1000 * replica_cpu / args.sequences:.1f} ms/sequence, PostgreSQL "
+                        f"backends' CPU {1000 * pg_cpu / args.sequences:.1f} ms/sequence, "
+                        f"{xacts / args.sequences:.1f} committed transactions/sequence"
+                    )
                     latencies.sort()
                     return {
+                        "cpu": 1000 * replica_cpu / args.sequences,
+                        "pg_cpu": 1000 * pg_cpu / args.sequences,
+                        "xacts": xacts / args.sequences,
                         "p50": statistics.median(latencies),
                         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
                         "rate": args.sequences / (last - start),
@@ -332,12 +379,14 @@ async def main() -> None:
         f"{args.sequences} sequences over {args.services} services, PostgreSQL + NATS JetStream\n"
     )
     print(
-        "| replicas | problem → action.triggered p50 | p99 | remediation sequences/s | ratio to 1 |"
+        "| replicas | problem → action.triggered p50 | p99 | remediation sequences/s | ratio to 1"
+        " | replica CPU ms/seq | PostgreSQL CPU ms/seq | transactions/seq |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for n, r in rows:
         print(
-            f"| {n} | {r['p50']:.1f} ms | {r['p99']:.1f} ms | {r['rate']:.0f} | {r['rate'] / one:.2f}× |"
+            f"| {n} | {r['p50']:.1f} ms | {r['p99']:.1f} ms | {r['rate']:.0f} |"
+            f" {r['rate'] / one:.2f}× | {r['cpu']:.1f} | {r['pg_cpu']:.1f} | {r['xacts']:.1f} |"
         )
 
 

@@ -89,10 +89,13 @@ class EventLog:
         await self.released([event])
         return True
 
-    async def released(self, events: list[CloudEvent]) -> None:
+    async def released(self, events: list[CloudEvent], *, wait: bool = True) -> None:
         """Put events on the bus that a transaction of the caller's committed (with their
         outbox rows, `EventStore.append_in`). Never raises for the bus: what it does not
-        take now, the relay publishes later."""
+        take now, the relay publishes later. With `wait`, returns once the bus acknowledged
+        them (at most `self.wait`); without, at once: they go out in order behind what was
+        released before (the engine's steps: their own events are applied directly, so a
+        step never waits on the bus)."""
         if not events:
             return
         if self._queued >= self.backlog:
@@ -103,7 +106,7 @@ class EventLog:
         self._queued += len(events)
         if self._publisher is None:
             self._publisher = loop.create_task(self._put_on_bus(), name="event-log-publisher")
-        if self.degraded:
+        if self.degraded or not wait:
             return
         try:
             await asyncio.wait_for(asyncio.shield(done), self.wait)

@@ -462,7 +462,10 @@ class SequenceEngine:
                     return  # it moved on meanwhile (answered, timed out, aborted)
                 page = await self.runtime.events.query(
                     EventQuery(
-                        keptn_context=seq.context, triggeredid=seq.triggered_id, page_size=50
+                        keptn_context=seq.context,
+                        triggeredid=seq.triggered_id,
+                        page_size=50,
+                        count=False,
                     )
                 )
             except asyncio.CancelledError:
@@ -618,6 +621,7 @@ class SequenceEngine:
                 type=sequence_event(done.stage, done.name, "triggered"),
                 page_size=1,
                 oldest_first=True,
+                count=False,
             )
         )
         return page.events[0].id if page.events else ""
@@ -747,7 +751,16 @@ class SequenceEngine:
             stalled = await self.store.stalled()
             for context in stalled:
                 self.spawn(partial(self._start_waiting, context), f"dequeue:{context}")
-            return len(taken) + len(due) + len(stalled)
+            resumed = {seq.context for seq in taken}
+            stranded = [  # a sequence taken over just now is resumed whole (above)
+                (context, index)
+                for context, index in await self.store.settle_stranded_actions()
+                if context not in resumed
+            ]
+            for context, index in stranded:
+                log.info("closed the stranded claim of action %d of sequence %s", index, context)
+                self.spawn(partial(self._resume_stranded, context, index), f"stranded:{context}")
+            return len(taken) + len(due) + len(stalled) + len(stranded)
         finally:
             self._waking -= 1
 
@@ -763,6 +776,19 @@ class SequenceEngine:
         elif seq.phase == "idle":
             self.spawn(partial(self._resume_idle, seq.context), f"resume:{seq.context}")
 
+    async def _resume_stranded(self, context: str, index: int) -> None:
+        """A sequence whose action claim `index` was just closed as orphaned: if it still
+        waits for that action, its handler answers from the ledger (the finished claim)."""
+        seq = await self.store.get(context)
+        if seq is None or seq.state != "started" or seq.phase not in ("triggered", "started"):
+            return
+        tasks = await self.tasks(seq)
+        if not 0 <= seq.task_index < len(tasks) or tasks[seq.task_index].name != "action":
+            return
+        ga = section(seq.data, "get-action")
+        if seq.triggered_id and max(0, int(ga.get("actionIndex", 1) or 1) - 1) == index:
+            await self._resume_task(seq)
+
     async def _resume_idle(self, context: str) -> None:
         async with self.lock(context), self.steps.open():
             seq = await self.store.get(context)
@@ -771,7 +797,9 @@ class SequenceEngine:
 
     async def _resume_task(self, seq: Sequence) -> None:
         page = await self.runtime.events.query(
-            EventQuery(keptn_context=seq.context, triggeredid=seq.triggered_id, page_size=50)
+            EventQuery(
+                keptn_context=seq.context, triggeredid=seq.triggered_id, page_size=50, count=False
+            )
         )
         answers = [e for e in page.events if e.type.endswith(".finished")]
         if answers:

@@ -93,7 +93,7 @@ class ProblemIntake:
         engine = self.engine
         store = engine.store
         context = event.shkeptncontext or new_id()
-        if await store.get(context) is not None or await store.occurrence_for(context):
+        if await store.context_used(context):
             context = new_id()  # Dynatrace reuses a context per PID: a new occurrence, a new one
         key = f"{notice.project}/{stage}/{notice.service}/{notice.problem_id}"
         labels = {}

@@ -27,7 +27,7 @@ from selfheal.control.actions import (
 )
 from selfheal.control.engine import SequenceEngine, section
 from selfheal.control.evaluation import Evaluator, SliScope
-from selfheal.control.sequences import Sequence
+from selfheal.control.sequences import ORPHANED_ACTION, Sequence
 from selfheal.control.specs import Remediation, SpecError, load_remediation, parse_duration
 from selfheal.core import CloudEvent, SelfhealError, task_event
 
@@ -35,10 +35,7 @@ log = logging.getLogger(__name__)
 ALIASES = {"featuretoggle": "toggle-feature"}
 RECORD_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0)
 """Seconds between tries of recording an action's result while the database is away."""
-ORPHANED = (
-    "the replica running this action stopped before it answered; the action may or may not"
-    " have run and is not run again"
-)
+ORPHANED = ORPHANED_ACTION
 
 
 @lru_cache(maxsize=256)
@@ -229,7 +226,7 @@ class RemediationTasks:
         origin = f"selfheal/{action.action}"
         key = (seq.context, index)
         committed: list[bool] = []
-        if await store.get_action(seq.context, index) is None and key not in self._running:
+        if key not in self._running:  # a claim already made is not made again (no row)
             async with engine.lock(seq.context), engine.steps.open():
                 if await store.claim_action(
                     seq.context, index, seq.scope, action.action, clock.now()
@@ -255,14 +252,15 @@ class RemediationTasks:
             return None  # this replica runs it right now and will answer
         record = await store.get_action(seq.context, index)
         if record is not None and record.finished is None:
-            if not await store.settle_orphaned_action(
+            await store.settle_orphaned_action(
                 seq.context,
                 index,
                 message=ORPHANED,
                 now=engine.runtime.clock.now(),
                 previous_life=record.owner == store.lease.owner,
-            ):
-                return None  # a live runner holds it: it answers
+            )
+            # closed now — by this call, the poll's sweep of stranded claims, or its runner
+            # answering — or still held by a live runner (then it answers)
             record = await store.get_action(seq.context, index)
         if record is None or record.finished is None:
             return None

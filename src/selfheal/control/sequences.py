@@ -90,6 +90,11 @@ actions_table = sa.Table(
 )
 
 OPEN_STATES = ("waiting", "started")
+ORPHANED_ACTION = (
+    "the replica running this action stopped before it answered; the action may or may not"
+    " have run and is not run again"
+)
+"""The ledger message of a claim closed because its runner died (status `unknown`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,13 +262,27 @@ class SequenceStore:
             _select_where(p, "problem_id").order_by(p.c.occurrence.desc()).limit(1)
         )
         self._occurrence_for = Prepared(_select_where(p, "context").limit(1))
-        self._opened_by = Prepared(
+        opened_by = (
             sa.select(p.c.occurrence)
             .where(
                 p.c.problem_id == sa.bindparam("w_problem_id"),
                 p.c.event_id == sa.bindparam("w_event_id"),
             )
+            .exists()
+        )
+        self._latest_seen = Prepared(  # the latest occurrence, and whether an event opened one
+            sa.select(p, opened_by.label("seen"))
+            .where(p.c.problem_id == sa.bindparam("w_problem_id"))
+            .order_by(p.c.occurrence.desc())
             .limit(1)
+        )
+        self._context_used = Prepared(
+            sa.select(sa.literal(1).label("used")).where(
+                sa.or_(
+                    sa.select(t.c.context).where(t.c.context == sa.bindparam("w_context")).exists(),
+                    sa.select(p.c.context).where(p.c.context == sa.bindparam("w_context")).exists(),
+                )
+            )
         )
         self._get_action = Prepared(_select_where(a, "context", "action_index"))
         self._finish_action = Prepared(
@@ -283,10 +302,13 @@ class SequenceStore:
         mine = sa.and_(
             a.c.scope == sa.bindparam("w_scope"), a.c.action != sa.bindparam("w_exclude")
         )
-        self._actions_count = Prepared(
-            sa.select(sa.func.count()).where(mine, a.c.started >= sa.bindparam("w_since"))
+        recent = sa.case((a.c.started >= sa.bindparam("w_since"), 1), else_=0)
+        self._actions_since = Prepared(  # one statement: the count and the latest start
+            sa.select(
+                sa.func.coalesce(sa.func.sum(recent), 0).label("recent"),
+                sa.func.max(a.c.started).label("last"),
+            ).where(mine)
         )
-        self._actions_last = Prepared(sa.select(sa.func.max(a.c.started)).where(mine))
 
     def _use(self, *, write: bool) -> AbstractAsyncContextManager[Any]:
         if self._steps is not None:
@@ -457,9 +479,16 @@ class SequenceStore:
         numbered notification (`number`, the monitor's `occurrence`) is new only with a
         higher number; an unnumbered one only when it was emitted after the RESOLVED and
         arrives at least `reopen_seconds` after it."""
-        if event_id is not None and await self._seen(problem_id, event_id):
-            return None
-        latest = await self.latest_occurrence(problem_id)
+        params = {"w_problem_id": problem_id, "w_event_id": event_id or ""}
+        async with self._use(write=False) as conn:
+            row = (await run(conn, self._latest_seen, params)).first()
+        if row is not None and event_id is not None and row.seen:
+            return None  # the event that opened an occurrence of this problem, again
+        latest = (
+            Occurrence(**{k: v for k, v in row._mapping.items() if k != "seen"})
+            if row is not None
+            else None
+        )
         if latest is not None:
             if latest.state == "OPEN":
                 return None
@@ -489,10 +518,10 @@ class SequenceStore:
         }
         return occ if await self._insert_once(problems_table, row) else None
 
-    async def _seen(self, problem_id: str, event_id: str) -> bool:
+    async def context_used(self, context: str) -> bool:
+        """True if a sequence or a problem occurrence has this keptnContext (one statement)."""
         async with self._use(write=False) as conn:
-            params = {"w_problem_id": problem_id, "w_event_id": event_id}
-            return (await run(conn, self._opened_by, params)).first() is not None
+            return (await run(conn, self._context_used, {"w_context": context})).first() is not None
 
     async def resolve_occurrence(self, problem_id: str, now: float) -> Occurrence | None:
         """Mark the open occurrence RESOLVED; the occurrence, or None if none was open."""
@@ -547,6 +576,49 @@ class SequenceStore:
             )
         return bool(done.rowcount)
 
+    async def settle_stranded_actions(self, *, limit: int = 100) -> builtins.list[tuple[str, int]]:
+        """Close the claims stranded on this replica's sequences: unfinished, their lease
+        expired (the runner died, or stopped heartbeating), their sequence open and held by
+        this replica. Sequence leases and claim leases are renewed in separate transactions,
+        so a replica that takes a sequence over can find its claim still leased by the dead
+        runner for a while; without this sweep nobody would look at the claim again before
+        the task timed out. Closed as `unknown`/`fail`, like `settle_orphaned_action`: never
+        run again. Claims of this replica's own runners are left to `_claimed_elsewhere`
+        (one of them may still be running here while the database was away). The (context,
+        action index) of every claim closed (their engine resumes them)."""
+        a, s = actions_table, sequences_table
+        now = self.lease.clock.now()
+        mine = (
+            sa.select(s.c.context)
+            .where(s.c.owner == self.lease.owner, s.c.state == "started")
+            .scalar_subquery()
+        )
+        orphaned = sa.and_(
+            a.c.finished.is_(None),
+            sa.or_(a.c.lease_until.is_(None), a.c.lease_until < now),
+            sa.or_(a.c.owner.is_(None), a.c.owner != self.lease.owner),
+            a.c.context.in_(mine),
+        )
+        candidates = sa.select(a.c.context, a.c.action_index).where(orphaned).limit(limit)
+        if self._postgres:
+            candidates = candidates.with_for_update(skip_locked=True)
+        async with self._use(write=True) as conn:
+            found = (await conn.execute(candidates)).all()
+            closed: builtins.list[tuple[str, int]] = []
+            for row in found:
+                done = await conn.execute(
+                    sa.update(a)
+                    .where(
+                        a.c.context == row.context,
+                        a.c.action_index == row.action_index,
+                        orphaned,  # re-checked on the locked row
+                    )
+                    .values(status="unknown", result="fail", message=ORPHANED_ACTION, finished=now)
+                )
+                if done.rowcount:
+                    closed.append((row.context, int(row.action_index)))
+        return closed
+
     async def finish_action(
         self,
         context: str,
@@ -597,11 +669,9 @@ class SequenceStore:
         (actions named `exclude`, the escalations, do not count)."""
         params = {"w_scope": scope, "w_exclude": exclude}
         async with self._use(write=False) as conn:
-            count = (
-                await run(conn, self._actions_count, {**params, "w_since": since})
-            ).scalar_one()
-            last = (await run(conn, self._actions_last, params)).scalar()
-        return int(count), (float(last) if last is not None else None)
+            row = (await run(conn, self._actions_since, {**params, "w_since": since})).first()
+        count, last = (row.recent, row.last) if row is not None else (0, None)
+        return int(count or 0), (float(last) if last is not None else None)
 
     # leases (see leases.py) --------------------------------------------------------------
     async def heartbeat(self) -> int:

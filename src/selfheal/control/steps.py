@@ -7,7 +7,9 @@ joined by everything they call: the stores find the step's connection in a conte
 Before commit the events are appended to the event store in the same transaction, each with
 its outbox row (when the store is the SQL one on this database); after commit they are handed
 to the bus (`EventLog.released`, which never fails the step: what the bus does not take, the
-outbox relay publishes), then the deferred work runs. A
+outbox relay publishes) without waiting for its acknowledgement (the engine applies its own
+events directly; others see them in order behind the earlier ones), then the deferred work
+runs. A
 compare-and-set that loses (`StaleState`) rolls the whole step back: nothing half-done is
 stored and nothing is published.
 
@@ -139,7 +141,7 @@ class Steps:
             log.debug("step rolled back: %s", exc)
             return
         if self._store is not None:
-            await self._events.released(fresh)
+            await self._events.released(fresh, wait=False)
         else:
             for event in step.events:
                 await self._events.publish(event)

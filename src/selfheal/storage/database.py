@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from selfheal.core import SelfhealError
@@ -45,6 +46,33 @@ def redact(url: str) -> str:
         return "<unparsable database url>"
 
 
+PING_IDLE_SECONDS = 1.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before it is handed out
+(a restarted server drops every connection). SQLAlchemy's `pool_pre_ping` pinged on every
+checkout: a round trip of its own for each of the control plane's many short transactions.
+A connection back in the pool for less than this was in use a moment ago; should the server
+have gone meanwhile, its first statement fails as the server's going would have anyway, and
+SQLAlchemy then replaces every connection of the pool."""
+
+
+def _idle_from(_dbapi: Any, record: Any) -> None:
+    record.info["idle_from"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi: Any, record: Any, _proxy: Any) -> None:
+    idle_from = record.info.get("idle_from")
+    if idle_from is None or time.monotonic() - idle_from < PING_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as exc:  # the pool drops it and checks out another (or connects anew)
+        raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
+
+
 class Database:
     """Owns the engine; `dialect` is 'sqlite' or 'postgresql'."""
 
@@ -63,10 +91,13 @@ class Database:
 
                 kwargs["poolclass"] = StaticPool
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            kwargs.update(pool_size=10, max_overflow=20)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(self.engine.sync_engine, "checkin", _idle_from)
+            event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
         self._writer: SqliteWriter | None = None
         self._writer_made = False
 

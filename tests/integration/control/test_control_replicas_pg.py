@@ -202,6 +202,47 @@ async def test_control_killed_mid_action_never_runs_it_twice(replicas: Any) -> N
     assert [(r.action_index, r.status, r.owner) for r in rows] == [(0, "unknown", "a")]
 
 
+async def test_control_claim_leased_past_its_sequence_is_closed_by_the_taker(
+    replicas: Any,
+) -> None:
+    """The dead replica's claim lease outlives its sequence lease (they are renewed in two
+    transactions): the taker closes the claim when that lease runs out, seconds later — not
+    at the task's timeout (900 s) — and never runs the action again."""
+    a = await replicas("a", GatedProvider(gate=asyncio.Event()))
+    b = await replicas("b", GatedProvider())
+    await setup_project(a)
+    context = await open_problem(a)
+
+    async def running() -> bool:
+        return bool(a.provider.requests)
+
+    await wait_for("a to run the action", running)
+    await kill(a)
+    t = actions_table
+    async with a.container.runtime.database.engine.begin() as conn:
+        await conn.execute(  # a's last heartbeat renewed its claim well after its sequence
+            sa.update(t)
+            .where(t.c.context == context, t.c.owner == "a")
+            .values(lease_until=t.c.lease_until + 3 * LEASE["lease_seconds"])
+        )
+
+    async def taken() -> bool:
+        seq = await sequence(b, context)
+        return seq is not None and seq.owner == "b"
+
+    await wait_for("b to take the sequence over", taken)
+
+    async def finished() -> Sequence | None:
+        seq = await sequence(b, context)
+        return seq if seq is not None and seq.state == "finished" else None
+
+    done = await wait_for("b to finish the sequence", finished)
+    assert b.provider.requests == []  # never a second run of action 0
+    rows = await ledger(b, context)
+    assert [(r.action_index, r.status, r.owner) for r in rows] == [(0, "unknown", "a")]
+    assert done.outcome == "exhausted", done.message
+
+
 async def test_control_starting_replica_leaves_a_live_action_alone(replicas: Any) -> None:
     gate = asyncio.Event()
     a = await replicas("a", GatedProvider(gate=gate))

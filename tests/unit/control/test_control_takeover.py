@@ -110,6 +110,40 @@ async def test_control_resolved_while_owner_down_is_applied_by_taker(harness: Ha
     assert harness.provider.requests == []  # the dead replica's action never ran twice
 
 
+async def test_control_claim_outliving_its_sequence_lease_is_closed_by_the_taker(
+    harness: Harness,
+) -> None:
+    """Claim and sequence leases are renewed apart: the dead replica's last heartbeat can leave
+    its claim leased seconds after its sequence. The taker closes the claim once that lease
+    runs out, not at the task's timeout."""
+    await harness.setup_website(*V02)
+    await harness.container.control.keeper.stop()  # the test polls by hand
+    control = harness.container.control
+    control.tasks.providers.clear()  # the action waits: replica `dead` is running it
+    context = await harness.send(seed_problem())
+    seq = await hand_to(dead_replica(harness), harness, context)
+    assert seq.phase == "triggered"
+    later = Lease("dead", TTL + 5, harness.clock)  # its claim's lease, renewed last
+    runner = SequenceStore(harness.container.runtime.database, control.engine.steps, later)
+    assert await runner.claim_action(context, 0, seq.scope, "toggle-feature", harness.clock.now())
+    control.service.register_action_provider(harness.provider)
+    await harness.clock.advance(TTL + 1)
+    assert await control.engine.poll() == 1  # the sequence is taken over ...
+    await harness.settle()
+    seq = await harness.service.get_sequence(context)
+    assert seq.owner == "local" and seq.task_index == 1 and seq.phase in ("triggered", "started")
+    record = await control.sequences.get_action(context, 0)
+    assert record is not None and record.finished is None  # ... its claim is still leased
+    await harness.clock.advance(5)
+    assert await control.engine.poll() == 1  # the claim's lease ran out: closed, answered
+    await harness.settle()
+    record = await control.sequences.get_action(context, 0)
+    assert record is not None and record.status == "unknown" and record.owner == "dead"
+    seq = await harness.service.get_sequence(context)
+    assert seq.task_index > 1 or seq.state == "finished", (seq.task_index, seq.phase)
+    assert harness.provider.requests == []  # never run a second time
+
+
 async def test_control_live_claim_blocks_a_second_run(harness: Harness) -> None:
     await harness.setup_website(*V02)
     await harness.container.control.keeper.stop()  # the test polls by hand
