@@ -25,6 +25,10 @@ from tests.conftest import require_tool, unavailable
 from tests.support.paths import REPO
 
 TEST_TAG = "localhost/selfheal:test-"
+IMAGE_BUILD_TIMEOUT = 1200
+"""Seconds a test that uses the image may take: the first one builds it, and a cold build (an
+empty ~/.cache/selfheal: the Debian rootfs, every wheel) took up to ~3 min on a loaded 2-core
+machine, beyond the suite's 180 s per test."""
 SELFHEAL = str(Path(sys.executable).parent / "selfheal")
 
 
@@ -138,7 +142,7 @@ def image(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> str:
         env={**podman.env, "IMAGE": tag, "SRC": str(src), "PYTHON": sys.executable},
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=IMAGE_BUILD_TIMEOUT - 60,
     )
     if done.returncode != 0:
         pytest.fail(f"scripts/image.sh failed:\n{done.stderr[-4000:]}")

@@ -18,11 +18,16 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, port_open, require_tool
-from tests.deploy.conftest import Podman, cli
+from tests.deploy.conftest import IMAGE_BUILD_TIMEOUT, Podman, cli
 from tests.support.natsserver import NatsServer
 from tests.support.paths import REPO, SEED
 
-pytestmark = [pytest.mark.deploy, pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [
+    pytest.mark.deploy,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.timeout(IMAGE_BUILD_TIMEOUT),
+]
 
 ADMIN = "*:*.compose-admin-secret"
 CLIENT = "default:production.compose-client-secret"

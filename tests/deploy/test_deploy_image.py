@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.deploy.conftest import Podman, cli
+from tests.deploy.conftest import IMAGE_BUILD_TIMEOUT, Podman, cli
 from tests.support.paths import SEED
 
-pytestmark = [pytest.mark.deploy, pytest.mark.slow]
+pytestmark = [pytest.mark.deploy, pytest.mark.slow, pytest.mark.timeout(IMAGE_BUILD_TIMEOUT)]
 
 ADMIN = "*:*.deploy-admin-secret"
 CLIENT = "default:production.deploy-client-secret"
