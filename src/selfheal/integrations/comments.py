@@ -18,6 +18,8 @@ from selfheal.integrations import messages as m
 
 INTEGRATION = "problem-comments"
 WRITTEN = (*m.STEPS, m.SEQUENCE_FINISHED, m.ESCALATION)
+KNOWN_MAX = 10_000
+"""Problems remembered as known to the monitor (the oldest is forgotten first)."""
 
 
 class ProblemNotes(Protocol):
@@ -63,17 +65,27 @@ class ProblemComments:
         self._monitor = monitor
         self._outbox = outbox
         self._ui_url = ui_url
+        self._known_problems: dict[tuple[str, str], None] = {}  # oldest first
         if monitor is not None:
             outbox.register(INTEGRATION, "comment", LocalCommentSender(monitor))
 
     async def _known(self, problem: m.ProblemRef) -> bool:
+        """Whether the monitor knows the problem. A problem it knew stays known (remembered
+        here, so the steps of one sequence read it once, not once per step); should it be
+        deleted meanwhile, the comment's delivery finds out and gives up (not found)."""
         if self._monitor is None:
             return False
-        for key in dict.fromkeys((problem.key, problem.display_id)):
+        ref = (problem.key, problem.display_id)
+        if ref in self._known_problems:
+            return True
+        for key in dict.fromkeys(ref):
             try:
                 await self._monitor.get_problem(key)
             except NotFound:
                 continue
+            if len(self._known_problems) >= KNOWN_MAX:
+                del self._known_problems[next(iter(self._known_problems))]
+            self._known_problems[ref] = None
             return True
         return False
 
