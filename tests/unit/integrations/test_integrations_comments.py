@@ -35,23 +35,27 @@ class Monitor:
         return {}
 
 
-def comment(problem: str, message: str) -> CloudEvent:
+def comment(problem: str, message: str, context: str | None = None) -> CloudEvent:
     return CloudEvent(
         type="sh.selfheal.integrations.comment",
         source="tests/comments",
         data={"problem": problem, "message": message},
-    )
+    ).with_extensions(shkeptncontext=context)
 
 
-async def test_every_step_is_written_and_a_known_problem_is_looked_up_once() -> None:
-    monitor = Monitor({"P-1"})
+def write_back(monitor: Monitor) -> ProblemComments:
     outbox = Outbox(
         MemoryDeliveryStore(),
         RecordingClock(),
         policy=RetryPolicy(1, 1.0, 1.0),
         registry=CollectorRegistry(),
     )
-    comments = ProblemComments(monitor, outbox, ui_url="http://ui")
+    return ProblemComments(monitor, outbox, ui_url="http://ui")
+
+
+async def test_every_step_is_written_and_a_known_problem_is_looked_up_once() -> None:
+    monitor = Monitor({"P-1"})
+    comments = write_back(monitor)
     for i in range(3):
         await comments.handle(comment("P-1", f"step {i}"))
     assert monitor.comments == [("P-1", "step 0"), ("P-1", "step 1"), ("P-1", "step 2")]
@@ -68,3 +72,15 @@ async def test_every_step_is_written_and_a_known_problem_is_looked_up_once() -> 
     monitor.known.discard("P-1")
     await comments.handle(comment("P-1", "after deletion"))
     assert ("P-1", "after deletion") not in monitor.comments
+
+
+async def test_a_problem_unknown_at_a_sequences_first_step_is_not_asked_again_for_it() -> None:
+    """Another tool's problem (the monitor never knows it): one look-up per sequence."""
+    monitor = Monitor(set())
+    comments = write_back(monitor)
+    for step in ("get-action", "action", "evaluation"):
+        await comments.handle(comment("DT-7", f"{step} done", context="ctx-1"))
+    assert monitor.lookups == ["DT-7"]
+    await comments.handle(comment("DT-7", "next sequence", context="ctx-2"))
+    assert monitor.lookups == ["DT-7", "DT-7"]
+    assert monitor.comments == []
