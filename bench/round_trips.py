@@ -1,6 +1,6 @@
 """SQL statements, transactions and bus messages per remediation sequence, PostgreSQL + NATS.
 
-    .venv/bin/python bench/round_trips.py [--sequences 100] [--services 20]
+    .venv/bin/python bench/round_trips.py [--sequences 100] [--services 20] [--replicas 1]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
         [--nats nats://127.0.0.1:4222]
 
@@ -10,7 +10,9 @@ afterwards), the project of bench/replicas.py (get-action → the real `toggle-f
 Counts, during a burst of `--sequences` notifications until every sequence finished: the SQL
 statements the replica sent (SQLAlchemy's `before_cursor_execute`), its commits, and the
 messages put on its stream; prints them per sequence with the most frequent statements. The
-counts are of work done, not of time: they do not depend on the machine's load.
+counts are of work done, not of time: they do not depend on the machine's load. With
+`--replicas N`, N replicas run in this process (the notifications go round-robin to them)
+and their counts add up: what grows with N is work a replica repeats for the others.
 """
 
 from __future__ import annotations
