@@ -290,6 +290,16 @@ async def run(args: argparse.Namespace, replicas: int) -> dict[str, float]:
                             break
                         await asyncio.sleep(0.1)
                     base = finished(db)[0]
+                    idle_before = [cpu_seconds(p.pid) for _, p in procs]
+                    await asyncio.sleep(args.idle_seconds)
+                    idle = [
+                        1000 * (cpu_seconds(p.pid) - b) / args.idle_seconds
+                        for (_, p), b in zip(procs, idle_before, strict=True)
+                    ]
+                    print(
+                        f"{replicas} replica(s), idle: CPU ms/s per replica "
+                        + " ".join(f"{ms:.0f}" for ms in idle)
+                    )
                     bodies = [
                         notification(services[i % len(services)]) for i in range(args.sequences)
                     ]
@@ -341,6 +351,7 @@ async def run(args: argparse.Namespace, replicas: int) -> dict[str, float]:
                     latencies.sort()
                     return {
                         "cpu": 1000 * replica_cpu / args.sequences,
+                        "idle": sum(idle) / len(idle),
                         "pg_cpu": 1000 * pg_cpu / args.sequences,
                         "xacts": xacts / args.sequences,
                         "p50": statistics.median(latencies),
@@ -368,6 +379,9 @@ async def main() -> None:
     parser.add_argument("--latency-samples", type=int, default=30)
     parser.add_argument("--timeout", type=int, default=180, help="seconds for the burst")
     parser.add_argument(
+        "--idle-seconds", type=float, default=3.0, help="replicas' idle CPU measured before it"
+    )
+    parser.add_argument(
         "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     parser.add_argument("--nats", default="nats://127.0.0.1:4222")
@@ -380,13 +394,15 @@ async def main() -> None:
     )
     print(
         "| replicas | problem → action.triggered p50 | p99 | remediation sequences/s | ratio to 1"
-        " | replica CPU ms/seq | PostgreSQL CPU ms/seq | transactions/seq |"
+        " | replica CPU ms/seq | PostgreSQL CPU ms/seq | transactions/seq"
+        " | idle CPU ms/s per replica |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n, r in rows:
         print(
             f"| {n} | {r['p50']:.1f} ms | {r['p99']:.1f} ms | {r['rate']:.0f} |"
             f" {r['rate'] / one:.2f}× | {r['cpu']:.1f} | {r['pg_cpu']:.1f} | {r['xacts']:.1f} |"
+            f" {r['idle']:.0f} |"
         )
 
 

@@ -1,6 +1,6 @@
 """SQL statements, transactions and bus messages per remediation sequence, PostgreSQL + NATS.
 
-    .venv/bin/python bench/round_trips.py [--sequences 100] [--services 20]
+    .venv/bin/python bench/round_trips.py [--sequences 100] [--services 20] [--replicas 1]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
         [--nats nats://127.0.0.1:4222]
 
@@ -10,7 +10,9 @@ afterwards), the project of bench/replicas.py (get-action → the real `toggle-f
 Counts, during a burst of `--sequences` notifications until every sequence finished: the SQL
 statements the replica sent (SQLAlchemy's `before_cursor_execute`), its commits, and the
 messages put on its stream; prints them per sequence with the most frequent statements. The
-counts are of work done, not of time: they do not depend on the machine's load.
+counts are of work done, not of time: they do not depend on the machine's load. With
+`--replicas N`, N replicas run in this process (the notifications go round-robin to them)
+and their counts add up: what grows with N is work a replica repeats for the others.
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ async def main() -> None:
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument(
+        "--replicas", type=int, default=1, help="replicas in this process (counted together)"
+    )
+    parser.add_argument(
         "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     parser.add_argument("--nats", default="nats://127.0.0.1:4222")
@@ -95,8 +100,10 @@ async def main() -> None:
                 )
             }
         )
-        container = await build(settings, bus=await open_bus(bus_url))
-        await container.start()
+        containers = []
+        for _ in range(args.replicas):
+            containers.append(await build(settings, bus=await open_bus(bus_url)))
+            await containers[-1].start()
         try:
             counts: collections.Counter[str] = collections.Counter()
             commits = [0]
@@ -110,17 +117,22 @@ async def main() -> None:
                 if on[0]:
                     commits[0] += 1
 
-            engine = container.runtime.database.engine.sync_engine
-            sa.event.listen(engine, "before_cursor_execute", count)
-            sa.event.listen(engine, "commit", commit)
+            for c in containers:
+                engine = c.runtime.database.engine.sync_engine
+                sa.event.listen(engine, "before_cursor_execute", count)
+                sa.event.listen(engine, "commit", commit)
             services = [f"svc-{i}" for i in range(args.services)]
-            app = create_app(container, manage_lifecycle=False)
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://bench",
-                headers={"Authorization": ADMIN},
-                timeout=60,
-            ) as http:
+            clients = [
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=create_app(c, manage_lifecycle=False)),
+                    base_url="http://bench",
+                    headers={"Authorization": ADMIN},
+                    timeout=60,
+                )
+                for c in containers
+            ]
+            http = clients[0]
+            try:
                 await setup(http, "", services)
                 finished_q = "SELECT count(*) FROM control_sequences WHERE state = 'finished'"
                 before = await stream_messages(args.nats, stream)
@@ -134,7 +146,9 @@ async def main() -> None:
                 start = time.perf_counter()
                 codes = await asyncio.gather(
                     *(
-                        http.post("/api/v1/event", json=notification(services[i % len(services)]))
+                        clients[i % len(clients)].post(
+                            "/api/v1/event", json=notification(services[i % len(services)])
+                        )
                         for i in range(args.sequences)
                     )
                 )
@@ -154,8 +168,12 @@ async def main() -> None:
                 with psycopg.connect(plain, autocommit=True) as db:
                     row = db.execute(xacts, (name,)).fetchone()
                     transactions = (int(row[0]) if row is not None else 0) - xact_before
+            finally:
+                for client in clients:
+                    await client.aclose()
         finally:
-            await container.stop()
+            for c in containers:
+                await c.stop()
         with psycopg.connect(plain, autocommit=True) as db:
             rows = db.execute(
                 "SELECT shkeptncontext, type, time FROM events"

@@ -25,11 +25,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from selfheal.bus.protocol import Handler
 from selfheal.bus.subjects import matches
-from selfheal.core import CloudEvent, InvalidEvent
+from selfheal.core import APPLIED_HEADER, CloudEvent, InvalidEvent
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -217,6 +218,8 @@ class PullMember:
             log.error("dropping a message on %s that is not a CloudEvent: %s", msg.subject, exc)
             await msg.term()
             return
+        if msg.headers and msg.headers.get(APPLIED_HEADER):
+            event = replace(event, applied=True)
         try:
             await self._handler(event)
         except Exception:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from selfheal.bus.consumers import PullMember
 from selfheal.bus.protocol import BusError, Handler
 from selfheal.bus.subjects import validate_pattern
-from selfheal.core import CloudEvent, new_id
+from selfheal.core import APPLIED_HEADER, CloudEvent, new_id
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -286,7 +286,7 @@ class JetStreamBus:
 
         if self._closed:
             raise BusError("bus is closed")
-        batch = [(self._subject(e), e.to_json(), _msg_id(e)) for e in events]
+        batch = [(self._subject(e), e.to_json(), _headers(e)) for e in events]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.publish_timeout * 3
         last: BaseException | None = None
@@ -296,10 +296,8 @@ class JetStreamBus:
                 # no wait_stall: with a timeout nats-py wraps each send in a task, which yields
                 # to the flusher and costs one socket write per event (5x slower); unacked
                 # futures are cancelled by _settle, which frees their slots
-                for subject, body, msg_id in batch:
-                    futures.append(
-                        await self._js.publish_async(subject, body, headers={"Nats-Msg-Id": msg_id})
-                    )
+                for subject, body, headers in batch:
+                    futures.append(await self._js.publish_async(subject, body, headers=headers))
             except (NatsError, OSError) as exc:
                 last = exc
             done = await _settle(futures, self.publish_timeout)
@@ -425,6 +423,13 @@ class JetStreamBus:
 
 def _msg_id(event: CloudEvent) -> str:
     return f"{event.source}#{event.id}"
+
+
+def _headers(event: CloudEvent) -> dict[str, str]:
+    headers = {"Nats-Msg-Id": _msg_id(event)}
+    if event.applied:
+        headers[APPLIED_HEADER] = "1"
+    return headers
 
 
 async def _settle(futures: list[asyncio.Future[Any]], timeout: float) -> list[object]:

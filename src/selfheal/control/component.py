@@ -131,6 +131,8 @@ class ControlComponent:
     async def on_event(self, event: CloudEvent) -> None:
         if self.engine.handled_here(event):
             return  # this engine emitted it and applied it already
+        if event.applied:
+            return  # another replica's engine applied it in the step that stored it
         if event.type == LEGACY_PROBLEM_OPEN:
             await self.intake.on_problem(event)
             return

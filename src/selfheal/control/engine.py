@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
 from functools import lru_cache, partial
 from typing import Any
 
@@ -187,11 +188,15 @@ class SequenceEngine:
             return True
         return False
 
-    def mark_applied(self, event: CloudEvent) -> None:
+    def mark_applied(self, event: CloudEvent) -> CloudEvent:
+        """Remember `event` as applied here; returns it marked `applied` for the bus when a
+        step is active (the step stores it with what applying it changed, in one
+        transaction, so no other replica's engine needs to look at it either)."""
         if len(self._mine) >= 50_000:
             for key in list(self._mine)[:10_000]:
                 del self._mine[key]
         self._mine[event.id] = None
+        return replace(event, applied=True) if steps.current() is not None else event
 
     def spawn(self, work: Callable[[], Awaitable[None]], name: str) -> None:
         """Run `work()` as a task once the active step (if any) has committed."""
@@ -263,8 +268,7 @@ class SequenceEngine:
 
     async def apply(self, event: CloudEvent) -> None:
         """Emit an answer into the active step and apply it at once (no bus round trip)."""
-        self.mark_applied(event)
-        await self.steps.publish(event)
+        await self.steps.publish(self.mark_applied(event))
         await self._on_task_event(event)
 
     async def answer(self, context: str, events: list[CloudEvent]) -> None:

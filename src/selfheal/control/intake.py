@@ -117,8 +117,7 @@ class ProblemIntake:
             claimed = await self._claim(key, context, notice, event)
             if claimed is None:
                 return  # a repeat (see `claim_occurrence`): no new occurrence
-            engine.mark_applied(trigger)
-            await engine.steps.publish(trigger)
+            await engine.steps.publish(engine.mark_applied(trigger))
             await engine.trigger_here(trigger, stage, "remediation")
 
     async def claim_external(self, event: CloudEvent) -> bool:

@@ -16,6 +16,7 @@ from selfheal.core.errors import (
     Unavailable,
 )
 from selfheal.core.events import (
+    APPLIED_HEADER,
     CloudEvent,
     InvalidEvent,
     epoch_from_iso,
@@ -28,6 +29,7 @@ from selfheal.core.ids import new_id
 from selfheal.core.keptn import TaskType, parse_type, sequence_event, task_event
 
 __all__ = [
+    "APPLIED_HEADER",
     "Clock",
     "CloudEvent",
     "Conflict",

@@ -61,6 +61,10 @@ def epoch_from_iso(value: str) -> float:
     return datetime.fromisoformat(value.upper().replace("Z", "+00:00")).timestamp()
 
 
+APPLIED_HEADER = "Selfheal-Applied"
+"""Bus message header of an event its emitter applied in the step that stored it."""
+
+
 @dataclass(frozen=True, slots=True)
 class CloudEvent:
     """One event. `data` is the decoded JSON payload (usually a dict)."""
@@ -74,6 +78,12 @@ class CloudEvent:
     datacontenttype: str = "application/json"
     subject: str | None = None
     extensions: Mapping[str, str] = field(default_factory=dict)
+    applied: bool = field(default=False, compare=False, repr=False)
+    """Not part of the CloudEvent (never serialised, never stored): the control plane's step
+    that stored this event applied it in the same transaction, so its copy from the bus needs
+    no second look by any replica's engine. Carried on the bus as the `APPLIED_HEADER`
+    message header; an event without it (the outbox relay's copy, an older replica's) is
+    looked at as before."""
 
     @property
     def shkeptncontext(self) -> str | None:

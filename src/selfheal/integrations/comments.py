@@ -18,6 +18,15 @@ from selfheal.integrations import messages as m
 
 INTEGRATION = "problem-comments"
 WRITTEN = (*m.STEPS, m.SEQUENCE_FINISHED, m.ESCALATION)
+KNOWN_MAX = 10_000
+"""Problems remembered as known (or, per sequence, unknown) to the monitor; the oldest is
+forgotten first."""
+
+
+def _remember(seen: dict[Any, None], key: Any) -> None:
+    if len(seen) >= KNOWN_MAX:
+        del seen[next(iter(seen))]
+    seen[key] = None
 
 
 class ProblemNotes(Protocol):
@@ -63,18 +72,33 @@ class ProblemComments:
         self._monitor = monitor
         self._outbox = outbox
         self._ui_url = ui_url
+        self._known_problems: dict[tuple[str, str], None] = {}  # oldest first
+        self._unknown_problems: dict[tuple[str, str, str], None] = {}  # (context, *problem)
         if monitor is not None:
             outbox.register(INTEGRATION, "comment", LocalCommentSender(monitor))
 
-    async def _known(self, problem: m.ProblemRef) -> bool:
+    async def _known(self, problem: m.ProblemRef, context: str | None = None) -> bool:
+        """Whether the monitor knows the problem. A problem it knew stays known, and one it
+        did not know at a sequence's first step stays unknown for that sequence's later
+        steps (the monitor stores its problems before it notifies): so the steps of one
+        sequence read `monitor_problems` once, not once or twice per step. Should a known
+        problem be deleted meanwhile, the comment's delivery finds out and gives up."""
         if self._monitor is None:
             return False
-        for key in dict.fromkeys((problem.key, problem.display_id)):
+        ref = (problem.key, problem.display_id)
+        if ref in self._known_problems:
+            return True
+        if context and (context, *ref) in self._unknown_problems:
+            return False
+        for key in dict.fromkeys(ref):
             try:
                 await self._monitor.get_problem(key)
             except NotFound:
                 continue
+            _remember(self._known_problems, ref)
             return True
+        if context:
+            _remember(self._unknown_problems, (context, *ref))
         return False
 
     async def handle(self, event: CloudEvent) -> None:
@@ -102,7 +126,7 @@ class ProblemComments:
     ) -> None:
         if not message.strip() or not problem.key:
             return
-        if not await self._known(problem):
+        if not await self._known(problem, event.shkeptncontext):
             return  # a problem only a remote tool knows (the Dynatrace plugin writes there)
         await self._outbox.deliver(
             INTEGRATION,

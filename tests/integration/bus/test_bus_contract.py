@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -38,6 +39,33 @@ async def test_publish_then_subscriber_receives_the_same_event(make_bus: BusFact
     assert got[0].type == sent.type
     assert got[0].data == sent.data
     assert got[0].shkeptncontext == "ctx-1"
+
+
+async def test_the_applied_mark_travels_with_the_event_but_not_in_it(
+    make_bus: BusFactory,
+) -> None:
+    """The control plane marks an event its step applied; a group member and a group-less
+    subscriber get the mark with it, an unmarked event arrives unmarked, and the mark is
+    never part of the CloudEvent's JSON."""
+    bus = await make_bus()
+    grouped: list[CloudEvent] = []
+    fanned: list[CloudEvent] = []
+
+    async def in_group(e: CloudEvent) -> None:
+        grouped.append(e)
+
+    async def everyone(e: CloudEvent) -> None:
+        fanned.append(e)
+
+    await bus.subscribe("sh.keptn.>", in_group, group="applied")
+    await bus.subscribe("sh.keptn.>", everyone)
+    marked, plain = replace(event(n=1), applied=True), event(n=2)
+    await bus.publish(marked)
+    await bus.publish(plain)
+    await eventually(lambda: len(grouped) == 2 and len(fanned) == 2)
+    for got in (grouped, fanned):
+        assert {e.id: e.applied for e in got} == {marked.id: True, plain.id: False}
+        assert all("applied" not in e.to_dict() for e in got)
 
 
 async def test_wildcards_match_like_nats(make_bus: BusFactory) -> None:

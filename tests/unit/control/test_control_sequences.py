@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ from selfheal.bootstrap import build
 from selfheal.bus import MemoryBus
 from selfheal.control import ActionResult
 from selfheal.control.config import ControlSettings
-from selfheal.core import ManualClock, iso_from_epoch
+from selfheal.core import CloudEvent, ManualClock, iso_from_epoch
 from selfheal.settings import Settings
 from selfheal.web import create_app
 from tests.unit.control.conftest import ADMIN, AdminTokens, Harness, RecordingProvider, seed_problem
@@ -217,3 +218,29 @@ async def test_control_restart_resumes_without_repeating_action(settings: Settin
         assert again.requests == []  # toggle not repeated; exhaustion is no action
     finally:
         await second.stop()
+
+
+async def test_control_engine_skips_an_event_marked_applied_and_acts_on_it_unmarked(
+    harness: Harness,
+) -> None:
+    """A task event another replica's engine applied in the step that stored it comes over
+    the bus marked `applied`: this engine leaves it alone (no second look at the sequence).
+    The same event without the mark (the outbox relay's copy, a provider's answer) is
+    applied as before."""
+    await harness.setup_website(*V02)
+    harness.container.control.tasks.providers.clear()  # an outside provider answers
+    context = await harness.send(seed_problem())
+    events = await harness.events(context)
+    triggered = next(e for e in events if e["type"] == "sh.keptn.event.action.triggered")
+    started = CloudEvent(
+        type="sh.keptn.event.action.started",
+        source="unleash-service",
+        data={"project": "website", "stage": "production", "service": "front-end"},
+    ).with_extensions(shkeptncontext=context, triggeredid=triggered["id"])
+    control = harness.container.control
+    await control.on_event(replace(started, applied=True))
+    await harness.settle()
+    assert (await harness.service.get_sequence(context)).phase == "triggered"
+    await control.on_event(started)
+    await harness.settle()
+    assert (await harness.service.get_sequence(context)).phase == "started"
