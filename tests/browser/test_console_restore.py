@@ -135,7 +135,7 @@ async def test_restore_banner_and_its_buttons_in_chromium(settings: Settings) ->
                 assert (await until.get_attribute("title") or "").endswith("UTC")
                 await expect(banner.locator("button").first).to_have_text("Resume automation")
                 await expect(page.locator("#comment-list")).to_contain_text(
-                    f"admin switched {FLAG} off at", timeout=WAIT
+                    f"admin (console) switched {FLAG} off at", timeout=WAIT
                 )
                 await expect(page.locator("#comment-list")).to_contain_text(
                     "automation for front-end on hold until"

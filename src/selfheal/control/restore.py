@@ -167,6 +167,12 @@ class PersonFlipped(Exception):
         self.event = event
 
 
+def _person(actor: str) -> str:
+    """An actor as people read it: a console user `user:ann` is "ann (console)"; the admin
+    API's and the CLI's actors are shown as they are."""
+    return f"{actor.removeprefix('user:')} (console)" if actor.startswith("user:") else actor
+
+
 def revision_of(event_id: str | None) -> int:
     """The flags revision of a change event's id (`flags-<revision>`); -1 if it has none."""
     if not event_id or not event_id.startswith("flags-"):
@@ -813,7 +819,9 @@ class RestoreMachine:
         if percent == 0:
             if status is not None and status[1] is not None:
                 # the person's flip-off held and the service stayed healthy: that was the restore
-                return await self._restored(r, now, by=f"switched off by {r.held_by or by}")
+                return await self._restored(
+                    r, now, by=f"switched off by {_person(r.held_by or by)}"
+                )
             await self._switch(r, 100, guard=guard)
             return await self._commit(
                 r,
@@ -872,7 +880,7 @@ class RestoreMachine:
         hold = self.settings.restore_hold_seconds
         until = now + hold
         state = KEPT if r.state == KEPT else HELD
-        text = f"{actor} {verb} at {_clock(when)}" + (
+        text = f"{_person(actor)} {verb} at {_clock(when)}" + (
             f"; automation for {r.service} on hold until {_clock(until)}"
             if state == HELD
             else "; the fallback stays until automation is resumed"

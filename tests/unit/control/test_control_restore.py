@@ -366,10 +366,13 @@ async def test_restore_person_flip_holds_then_resumes(rig: Rig) -> None:
 async def test_restore_person_flip_off_that_holds_is_the_restore(rig: Rig) -> None:
     r = await rig.verified(RESTORE % "false")
     rig.switch.percent = 0
-    await rig.machine.on_flag_event(flip("carol", False))
+    await rig.machine.on_flag_event(flip("user:carol", False))  # from the console
+    r = await rig.current()
+    assert r.held_by == "user:carol"  # the flag's actor, as the audit log has it
+    assert any(text.startswith("carol (console) switched") for _, text in rig.desk.comments)
     r = await rig.run(60)  # still mitigated (healthy) when the hold ends
     assert r.state == "restored"
-    assert rig.desk.resolved and "carol" in rig.desk.resolved[0][1]
+    assert rig.desk.resolved and "switched off by carol (console)" in rig.desk.resolved[0][1]
 
 
 async def test_restore_ignores_the_automations_own_flips(rig: Rig) -> None:
