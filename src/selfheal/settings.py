@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_origin
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -77,15 +77,27 @@ def _setting_names(model: type[BaseModel], prefix: str = "SELFHEAL_") -> Iterato
             yield from _setting_names(annotation, prefix + name.upper() + "__")
 
 
+def _open_prefixes(model: type[BaseModel], prefix: str = "SELFHEAL_") -> Iterator[str]:
+    """`SELFHEAL_…__` prefixes of mapping-typed settings, whose keys are the user's own
+    (`SELFHEAL_INTEGRATIONS__SECRETS__JIRA_TOKEN` sets the key `jira_token`)."""
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _open_prefixes(annotation, prefix + name.upper() + "__")
+        elif get_origin(annotation) in (dict, Mapping) or annotation is dict:
+            yield prefix + name.upper() + "__"
+
+
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """The `SELFHEAL_*` names in `environ` that are neither a setting nor a tool's variable."""
     known = set(_setting_names(Settings))
+    open_prefixes = TOOL_PREFIXES + tuple(_open_prefixes(Settings))
     unknown = []
     for name in environ:
         upper = name.upper()
         if not upper.startswith("SELFHEAL_") or upper in TOOL_VARIABLES:
             continue
-        if upper.startswith(TOOL_PREFIXES) or upper in known:
+        if upper.startswith(open_prefixes) or upper in known:
             continue
         unknown.append(name)
     return sorted(unknown)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 import typer
 
@@ -47,7 +48,7 @@ def _path(restore_id: str) -> str:
     if not restore_id.strip() or "/" in restore_id:
         typer.echo(f"error: {restore_id!r} is not a restore id", err=True)
         raise typer.Exit(2)
-    return f"/api/v1/restores/{restore_id}"
+    return f"/api/v1/restores/{quote(restore_id, safe='')}"
 
 
 @app.command("list")

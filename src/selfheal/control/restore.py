@@ -316,14 +316,36 @@ class RestoreMachine:
         closes the older active ones of that flag, in the same step. An older one's driver
         that is mid-tick loses its compare-and-set and puts the flag where the new restore
         wants it (`_reconcile`); the new one's first armed tick makes sure it is 100 %."""
+        inherit: Restore | None = None
         for old in await self.store.for_flag(new.flag, new.environment):
             if old.id == new.id:
                 continue
+            if old.state in (HELD, KEPT) and (inherit is None or old.updated > inherit.updated):
+                inherit = old
             why = (
                 f"superseded by restore {new.id} (problem {new.problem_id}): one restore drives"
                 f" {new.flag} at a time"
             )
             await self._close(old, why, outcome="superseded")
+        if inherit is not None:
+            # a person's decision outlives the restore it was made on: a kept fallback stays
+            # kept until resumed, a hold runs to its end — the new restore starts there
+            text = f"restore {new.id} takes over the decision of restore {inherit.id}: " + (
+                f"held for {inherit.held_by} until {_clock(inherit.hold_until or 0.0)}"
+                if inherit.state == HELD
+                else "the fallback stays until automation is resumed"
+            )
+            await self._commit(
+                new,
+                [],
+                [text],
+                state=inherit.state,
+                hold_until=inherit.hold_until if inherit.state == HELD else None,
+                held_by=inherit.held_by,
+                flip_event=inherit.flip_event,
+                message=text,
+                due=inherit.hold_until if inherit.state == HELD else None,
+            )
 
     async def _first_tick(self, restore_id: str) -> None:
         await self.tick(restore_id)

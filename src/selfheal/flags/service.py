@@ -524,7 +524,12 @@ class FlagsService:
         feature: str | None = None,
         *,
         actors: tuple[str, ...] | None = None,
+        environment: str | None = None,
+        project: str | None = None,
         limit: int = 100,
     ) -> list[AuditEvent]:
-        """Newest first, of one flag and/or by some actors (`remediation:<context>`, …)."""
-        return await self.store.audit(feature=feature, actors=actors, limit=limit)
+        """Newest first, of one flag and/or by some actors (`remediation:<context>`, …),
+        optionally of one environment and project."""
+        return await self.store.audit(
+            feature=feature, actors=actors, environment=environment, project=project, limit=limit
+        )

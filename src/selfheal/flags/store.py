@@ -141,6 +141,7 @@ class FlagStore(Protocol):
         *,
         feature: str | None = None,
         project: str | None = None,
+        environment: str | None = None,
         actors: tuple[str, ...] | None = None,
         limit: int = 100,
     ) -> list[AuditEvent]: ...
@@ -333,6 +334,7 @@ class SqlFlagStore:
         *,
         feature: str | None = None,
         project: str | None = None,
+        environment: str | None = None,
         actors: tuple[str, ...] | None = None,
         limit: int = 100,
     ) -> list[AuditEvent]:
@@ -344,6 +346,8 @@ class SqlFlagStore:
             query = query.where(t.c.feature == feature)
         if project:
             query = query.where(t.c.project == project)
+        if environment:
+            query = query.where(t.c.environment == environment)
         if actors is not None:
             query = query.where(t.c.created_by.in_(actors))
         async with self._db.engine.connect() as conn:

@@ -188,6 +188,8 @@ class SlackPlugin:
         await self.ctx.http.deliver("message", {**args, "thread": thread}, **meta)
 
     def _root_text(self, n: m.Notification) -> str:
+        if n.kind == m.PROBLEM_OPEN and self.config.messages.get("problem.open"):
+            return f":red_circle: {m.worded(n, self.config.messages)}"
         scope = " - ".join(x or "?" for x in (n.project, n.service, n.stage))
         title = n.problem.title if n.problem else "remediation"
         ident = f" ({n.problem.display_id})" if n.problem else ""

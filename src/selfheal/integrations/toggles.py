@@ -158,7 +158,13 @@ class Rollout(Protocol):
 
     async def get_flag(self, name: str, project: str = ...) -> Any: ...
 
-    async def history(self, feature: str | None = ..., *, limit: int = ...) -> list[Any]: ...
+    async def history(
+        self,
+        feature: str | None = ...,
+        *,
+        environment: str | None = ...,
+        limit: int = ...,
+    ) -> list[Any]: ...
 
 
 class RolloutSwitch:
@@ -198,7 +204,10 @@ class RolloutSwitch:
         """The newest change of the flag in `environment` by an actor that is not the
         automation, read from the database's audit log (so a change made on another replica
         is seen while the bus is away) — as the change event the bus carries."""
-        for event in await self._flags.history(flag, limit=HISTORY):
+        # in SQL: the environment (another environment's changes never crowd this one's
+        # out of the window); the project stays a check here (older rows may have none)
+        changes = await self._flags.history(flag, environment=environment, limit=HISTORY)
+        for event in changes:
             if event.environment != environment or event.project not in (project, None):
                 continue
             if str(event.created_by or "").startswith(automation):

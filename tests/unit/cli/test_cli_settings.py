@@ -77,3 +77,17 @@ def test_the_cli_exits_2_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(app, ["db", "upgrade"])
     assert result.exit_code == 2
     assert "SELFHEAL_LOG_LEVLE: no such setting (did you mean SELFHEAL_LOG_LEVEL?)" in result.output
+
+
+def test_keys_of_mapping_settings_are_the_users_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`SELFHEAL_INTEGRATIONS__SECRETS__JIRA_TOKEN` sets the key `jira_token` of a mapping
+    setting: not an unknown variable, and it reaches the settings."""
+    monkeypatch.setenv("SELFHEAL_INTEGRATIONS__SECRETS__JIRA_TOKEN", "t0ken")
+    monkeypatch.setenv("SELFHEAL_INTEGRATIONS__ENVIRONMENTS__PRODUCTION", "prod")
+    assert unknown_variables(dict.fromkeys(("SELFHEAL_INTEGRATIONS__SECRETS__ANY",))) == []
+    settings = load_settings()
+    assert settings.integrations.secrets["jira_token"].get_secret_value() == "t0ken"
+    assert settings.integrations.environments == {"production": "prod"}
+    assert unknown_variables({"SELFHEAL_INTEGRATIONS__SECRET__X": ""}) == [
+        "SELFHEAL_INTEGRATIONS__SECRET__X"
+    ]

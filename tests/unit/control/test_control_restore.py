@@ -596,3 +596,34 @@ async def test_restore_a_new_restore_of_the_same_flag_supersedes_the_old_one(
     events = await rig.h.events(old.id)
     finished = [e for e in events if e["type"] == "sh.keptn.event.restore.finished"]
     assert len(finished) == 1 and finished[0]["data"]["outcome"] == "superseded"
+
+
+async def test_restore_a_new_restore_keeps_a_persons_keep_fallback(rig: Rig) -> None:
+    """A person chose "keep fallback" on the first restore; the problem reopens and a new
+    remediation arms a second restore of the same kill switch: the decision stands — the new
+    restore is kept too, probes nothing and never steps until automation is resumed."""
+    old = await rig.verified(RESTORE % "false")
+    await rig.machine.keep_fallback(old.id, by="ann")
+    resolved = seed_problem()
+    resolved["id"] = "closed-by-a-person"
+    resolved["data"] = {**resolved["data"], "State": "RESOLVED"}
+    await rig.h.send(resolved)
+    problem = seed_problem()
+    problem["id"] = "another-notification"
+    problem["data"]["PID"] = PID2 = "-2222"
+    problem["data"]["ProblemID"] = "reopened"
+    rig.desk.open(PID2)
+    rig.desk.mitigate(PID2, rig.h.clock.now())
+    await rig.h.send(problem)
+    (new,) = [x for x in await rig.machine.store.list() if x.id != old.id]
+    assert new.state == "kept" and new.held_by == "ann", new.message
+    probes, changes = rig.origin.probes, len(rig.switch.changes)
+    for _ in range(30):
+        await rig.h.clock.advance(10)
+        await rig.machine.poll()
+    new = await rig.machine.store.get(new.id)
+    assert new is not None and new.state == "kept"
+    assert rig.origin.probes == probes and rig.switch.percent == 100
+    assert all(p == 100 for p, _ in rig.switch.changes[changes:])
+    resumed = await rig.machine.resume(new.id, by="ann")
+    assert resumed.state != "kept"

@@ -6,6 +6,7 @@ import pytest
 
 from selfheal.bootstrap import Container
 from selfheal.flags.errors import FlagChanged, InvalidFlagInput
+from selfheal.integrations.toggles import HISTORY, RolloutSwitch
 
 
 async def test_set_rollout_keeps_constraints_and_switches_off_at_zero(
@@ -67,3 +68,22 @@ async def test_set_rollout_with_expect_is_a_compare_and_set(container: Container
     assert len(await svc.history("kill")) == before  # nothing written, nothing audited
     assert await svc.set_rollout("kill", "production", 100, actor="restore:x", expect=0)
     assert (await svc.get_flag("kill")).env("production").rollout_share == 100
+
+
+async def test_a_persons_flip_is_found_past_other_environments_changes(
+    container: Container,
+) -> None:
+    """The restore reads a person's flip from the audit log of the kill switch's own
+    environment: many automated changes in another environment never push it out of the
+    window it reads (`RolloutSwitch.person_change`)."""
+    svc = container.flags.service
+    switch = RolloutSwitch(svc)
+    await svc.create_flag("kill", actor="t")
+    await svc.set_enabled("kill", "production", True, actor="remediation:x")
+    await svc.set_enabled("kill", "production", False, actor="ann")  # the person's flip
+    for n in range(HISTORY + 5):
+        await svc.set_enabled("kill", "development", n % 2 == 0, actor="restore:other")
+    found = await switch.person_change(
+        "kill", "production", project="default", automation=("restore:", "remediation:")
+    )
+    assert found is not None and found.payload()["createdBy"] == "ann"

@@ -3,6 +3,7 @@ the ticket and the thread, and integrations may reword any kind with a template.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from selfheal.integrations import restores
 from selfheal.integrations.errors import ConfigError
 from selfheal.integrations.jira import JiraConfig
 from selfheal.integrations.manifests import load_manifest
-from selfheal.integrations.slack import SlackConfig
+from selfheal.integrations.slack import SlackConfig, SlackPlugin
 
 CTX = "0b5c6e2a-7f41-4d7e-9a43-1d2e3f405162"
 PID = "-2871646130434568712_1764998874000V2"
@@ -298,3 +299,31 @@ def test_unknown_notification_kinds_in_events_are_config_errors() -> None:
     assert err.value.line == 4
     ok = load_manifest(text.replace("restore.stpe", "restore.step"))
     assert ok.integrations[0].events == ("problem.open", "restore.step")
+
+
+def test_slack_words_a_threads_first_message_with_the_problem_open_template() -> None:
+    """In a thread (bot token) the problem's announcement is the thread's first message: a
+    `problem.open` template words it; without one it is selfheal's own announcement."""
+    opened = CloudEvent(
+        type="sh.keptn.events.problem",
+        source="dynatrace",
+        data={
+            **SCOPE,
+            "State": "OPEN",
+            "ProblemTitle": "Failure rate increase",
+            "PID": "123",
+            "ProblemID": "P-9",
+        },
+        extensions={"shkeptncontext": CTX},
+    )
+    n = m.notification_of(opened, ui_url=UI)
+    assert n is not None and n.kind == "problem.open"
+    base = {"webhook_url": {"secret": "hook"}}
+    worded = SimpleNamespace(
+        config=SlackConfig.model_validate(
+            {**base, "messages": {"problem.open": "{{.problem.id}} fails: {{.problem.title}}"}}
+        )
+    )
+    plain = SimpleNamespace(config=SlackConfig.model_validate(base))
+    assert SlackPlugin._root_text(worded, n) == ":red_circle: P-9 fails: Failure rate increase"  # type: ignore[arg-type]
+    assert "[PROBLEM]" in SlackPlugin._root_text(plain, n)  # type: ignore[arg-type]
