@@ -565,6 +565,24 @@ async def test_restore_person_change_before_the_restore_is_no_flip(rig: Rig) -> 
     assert r.state == "stepping" and r.held_by is None
 
 
+async def reopen(rig: Rig, pid: str, *, mitigated: bool = False) -> str:
+    """A person closes the problem mid-restore; it reopens as a new occurrence `pid`, whose
+    remediation switches the same kill switch on and arms a second restore."""
+    resolved = seed_problem()
+    resolved["id"] = "closed-by-a-person"
+    resolved["data"] = {**resolved["data"], "State": "RESOLVED"}
+    await rig.h.send(resolved)
+    problem = seed_problem()
+    problem["id"] = "another-notification"
+    problem["data"]["PID"] = pid
+    problem["data"]["ProblemID"] = "reopened"
+    rig.desk.open(pid)
+    if mitigated:
+        rig.desk.mitigate(pid, rig.h.clock.now())
+    await rig.h.send(problem)
+    return pid
+
+
 async def test_restore_a_new_restore_of_the_same_flag_supersedes_the_old_one(
     rig: Rig,
 ) -> None:
@@ -573,16 +591,7 @@ async def test_restore_a_new_restore_of_the_same_flag_supersedes_the_old_one(
     one restore drives the flag, and the flag is back at 100 % on the fallback."""
     old = await rig.verified(RESTORE % "false")
     assert old.state == "stepping" and rig.switch.percent == 90
-    resolved = seed_problem()
-    resolved["id"] = "closed-by-a-person"
-    resolved["data"] = {**resolved["data"], "State": "RESOLVED"}
-    await rig.h.send(resolved)
-    problem = seed_problem()
-    problem["id"] = "another-notification"
-    problem["data"]["PID"] = PID2 = "-1111"
-    problem["data"]["ProblemID"] = "reopened"
-    rig.desk.open(PID2)
-    await rig.h.send(problem)
+    PID2 = await reopen(rig, "-1111")
     restores = {x.id: x for x in await rig.machine.store.list()}
     assert len(restores) == 2
     first = restores[old.id]
@@ -604,17 +613,7 @@ async def test_restore_a_new_restore_keeps_a_persons_keep_fallback(rig: Rig) -> 
     restore is kept too, probes nothing and never steps until automation is resumed."""
     old = await rig.verified(RESTORE % "false")
     await rig.machine.keep_fallback(old.id, by="ann")
-    resolved = seed_problem()
-    resolved["id"] = "closed-by-a-person"
-    resolved["data"] = {**resolved["data"], "State": "RESOLVED"}
-    await rig.h.send(resolved)
-    problem = seed_problem()
-    problem["id"] = "another-notification"
-    problem["data"]["PID"] = PID2 = "-2222"
-    problem["data"]["ProblemID"] = "reopened"
-    rig.desk.open(PID2)
-    rig.desk.mitigate(PID2, rig.h.clock.now())
-    await rig.h.send(problem)
+    await reopen(rig, "-2222", mitigated=True)
     (new,) = [x for x in await rig.machine.store.list() if x.id != old.id]
     assert new.state == "kept" and new.held_by == "ann", new.message
     probes, changes = rig.origin.probes, len(rig.switch.changes)
