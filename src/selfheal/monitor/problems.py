@@ -8,7 +8,7 @@ makes every notification's id deterministic, so a transition notifies exactly on
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -155,6 +155,10 @@ class ProblemStore(Protocol):
         """By id, display id, PID or external key."""
         ...
 
+    async def get_many(self, keys: Collection[str]) -> dict[str, Problem]:
+        """Each key that names a problem (as `get` takes it), in one query."""
+        ...
+
     async def find(self, query: ProblemQuery) -> tuple[list[Problem], int]: ...
 
 
@@ -214,6 +218,10 @@ class MemoryProblemStore:
             if key in (p.id, p.display_id, p.pid, p.external_key):
                 return p
         return None
+
+    async def get_many(self, keys: Collection[str]) -> dict[str, Problem]:
+        found = {key: await self.get(key) for key in keys if key}
+        return {key: p for key, p in found.items() if p is not None}
 
     async def find(self, query: ProblemQuery) -> tuple[list[Problem], int]:
         found = sorted(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -182,6 +182,11 @@ class MonitorService:
         if problem is None:
             raise ProblemNotFound(f"no problem {problem_id!r}")
         return problem
+
+    async def get_problems(self, keys: Collection[str]) -> dict[str, Problem]:
+        """The problems `keys` name (as `get_problem` takes them), in one query; unknown keys
+        are left out."""
+        return await self.store.get_many(keys)
 
     async def list_problems(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -217,6 +217,33 @@ class SqlProblemStore:
             async with self._db.engine.connect() as conn:
                 row = (await conn.execute(self._get.core, {"key": key})).first()
         return _problem(row) if row else None
+
+    async def get_many(self, keys: Collection[str]) -> dict[str, Problem]:
+        """Each key (an id, display id, PID or external key, as `get` takes it) that names a
+        problem, in one indexed query (a console list asks about a page of problems)."""
+        wanted = {k for k in keys if k}
+        if not wanted:
+            return {}
+        t = problems_table
+        found: dict[str, Problem] = {}
+        chunk = sorted(wanted)
+        async with self._db.engine.connect() as conn:
+            for start in range(0, len(chunk), 500):
+                part = chunk[start : start + 500]
+                stmt = sa.select(t).where(
+                    sa.or_(
+                        t.c.id.in_(part),
+                        t.c.display_id.in_(part),
+                        t.c.pid.in_(part),
+                        t.c.external_key.in_(part),
+                    )
+                )
+                for row in (await conn.execute(stmt)).all():
+                    problem = _problem(row)
+                    for key in (row.id, row.display_id, row.pid, row.external_key):
+                        if key in wanted:
+                            found.setdefault(key, problem)
+        return found
 
     async def find(self, query: ProblemQuery) -> tuple[list[Problem], int]:
         t = problems_table

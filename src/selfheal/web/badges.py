@@ -4,7 +4,8 @@ the restore's state where there is one.
 A problems list (the monitor's) does not know restores, and a sequence list (the control
 plane's) does not know whether its problem is mitigated; the web layer sees both, so it
 answers both through `Runtime.problem_badges` (as it does `flip_causes` for the flags
-console). Every lookup is by index: problems by id, restores by problem.
+console). Two indexed queries per list: its problems by key (`get_problems`), their restores by
+problem.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Collection
 
 from selfheal.control.restore_store import FINAL, Restore
 from selfheal.control.service import ControlService
-from selfheal.monitor.errors import ProblemNotFound
 from selfheal.monitor.service import MonitorService
 from selfheal.runtime import ProblemBadge, RestoreView
 
@@ -46,12 +46,7 @@ class Badges:
         return {pid: view(r) for pid, r in out.items()}
 
     async def problems(self, keys: Collection[str]) -> dict[str, ProblemBadge]:
-        found = {}
-        for key in {k for k in keys if k}:
-            try:
-                found[key] = await self._monitor.get_problem(key)
-            except ProblemNotFound:
-                continue
+        found = await self._monitor.get_problems(keys)
         restores = await self.restores_of({p.pid for p in found.values()})
         return {
             key: ProblemBadge(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from sqlalchemy import event
+
 from selfheal.monitor.problems import Comment, ProblemQuery, new_problem
 from selfheal.monitor.store import SqlProblemStore
 from selfheal.storage import Database
@@ -36,5 +38,38 @@ async def test_monitor_store_on_postgres(pg_url: str) -> None:
         assert await store.comments(p.id) == [] and not await store.delete_comment(p.id, "c1")
         await store.save_service("web", {"name": "web"}, 1.0)
         assert await store.services() == [{"name": "web"}]
+    finally:
+        await db.dispose()
+
+
+async def test_monitor_store_gets_many_problems_in_one_query(pg_url: str) -> None:
+    """A console list's problems by any of their keys, in one statement; unknown keys are
+    left out, and each key maps to the problem it names."""
+    db = Database(pg_url)
+    statements: list[str] = []
+    try:
+        await db.migrate()
+        store = SqlProblemStore(db)
+        made = [
+            await store.create(
+                new_problem(
+                    title="Failure rate increase",
+                    service=f"s{n}",
+                    severity="ERROR",
+                    start=10.0 + n,
+                    tags={},
+                    evidence=[],
+                )
+            )
+            for n in range(3)
+        ]
+        event.listen(
+            db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+        )
+        keys = [made[0].pid, made[1].display_id, made[2].id, "no-such-problem", ""]
+        found = await store.get_many(keys)
+        assert len(statements) == 1
+        assert found == {made[0].pid: made[0], made[1].display_id: made[1], made[2].id: made[2]}
+        assert await store.get_many([]) == {}
     finally:
         await db.dispose()
