@@ -210,21 +210,20 @@ class IntegrationsComponent:
         spec = self.specs[name]
         if spec.events is not None and n.kind not in spec.events and n.kind != m.ESCALATION:
             return
-        try:
-            await self.plugins[name].notify(n)
-        except IntegrationError as exc:
-            log.warning("integration %s: %s", name, self.redactor.text(str(exc)))
+        # whoever hands a plugin a notification (its two subscriptions — Keptn's events, the
+        # restore's — and escalations) takes turns: the plugin's remembered state (a ticket's
+        # link) is read, changed and written by one at a time in this process
+        async with self._turns.setdefault(name, asyncio.Lock()):
+            try:
+                await self.plugins[name].notify(n)
+            except IntegrationError as exc:
+                log.warning("integration %s: %s", name, self.redactor.text(str(exc)))
 
     def _handler(self, name: str, *, only: Collection[str] | None = None) -> Any:
-        # a plugin's two subscriptions (Keptn's events, the restore's) take turns: its
-        # remembered state (a ticket's link) is read, changed and written by one at a time
-        turn = self._turns.setdefault(name, asyncio.Lock())
-
         async def handle(event: CloudEvent) -> None:
             if only is not None and event.type not in only:
                 return
-            async with turn:
-                await self._deliver_to(name, self._notification(event))
+            await self._deliver_to(name, self._notification(event))
 
         return handle
 

@@ -214,3 +214,39 @@ async def test_problem_escalated_event_reaches_the_notifiers(
     text = json.dumps(slack.messages)
     assert "needs a human" in text and "no more remediation actions" in text
     assert "website/production/front-end" in text
+
+
+async def test_a_plugin_is_handed_one_notification_at_a_time(
+    system: tuple[Container, SlackStandIn],
+) -> None:
+    """Its two subscriptions and the escalations all take turns at a plugin: a plugin's
+    remembered state (a thread's link) is changed by one of them at a time."""
+    c, _ = system
+    component = c.integrations
+    plugin = component.plugins["slack"]
+    busy: list[int] = [0, 0]  # now, most at once
+
+    async def slow_notify(n: object) -> None:
+        busy[0] += 1
+        busy[1] = max(busy)
+        await asyncio.sleep(0.02)
+        busy[0] -= 1
+
+    plugin.notify = slow_notify  # type: ignore[method-assign]
+    opened = CloudEvent(
+        type="sh.keptn.event.remediation.triggered",
+        source="test",
+        data={"project": "website", "stage": "production", "service": "front-end"},
+        extensions={"shkeptncontext": "ctx-turns"},
+    )
+    mitigated = CloudEvent(
+        type="sh.selfheal.problem.mitigated",
+        source="test",
+        data={"project": "website", "stage": "production", "service": "front-end"},
+        extensions={"shkeptncontext": "ctx-turns"},
+    )
+    keptn = component._handler("slack")
+    course = component._handler("slack", only=(mitigated.type,))
+    note = component._notification(opened)
+    await asyncio.gather(keptn(opened), course(mitigated), component.broadcast(note))
+    assert busy == [0, 1]
