@@ -69,6 +69,7 @@ def _ping_if_idle(dbapi: Any, record: Any, _proxy: Any) -> None:
             cursor.execute("SELECT 1")
         finally:
             cursor.close()
+        dbapi.rollback()  # the ping's own transaction: a `reader` checkout sets autocommit next
     except Exception as exc:  # the pool drops it and checks out another (or connects anew)
         raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 
@@ -93,6 +94,13 @@ class Database:
         else:
             kwargs.update(pool_size=10, max_overflow=20)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self.reader: AsyncEngine = self.engine
+        """`reader.connect()` for reads outside any write: on PostgreSQL its statements run
+        in autocommit (each sees what is committed, as in READ COMMITTED), so a read costs
+        its one round trip, not BEGIN + SELECT + ROLLBACK. Never for writes: each statement
+        would commit by itself."""
+        if self.dialect == "postgresql":
+            self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
@@ -133,7 +141,7 @@ class Database:
             with writer.reader() as inline:
                 yield inline
             return
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             yield conn
 
     async def migrate(self) -> None:
