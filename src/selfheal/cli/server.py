@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,12 +88,29 @@ async def _serve(settings: Settings, shutdown: Shutdown) -> None:
             if shutdown.requested:
                 return  # stopped while starting: a clean exit
             raise
+        _settle_heap()
         try:
             await _run_server(settings, container, shutdown)
         finally:
             await container.stop()
     finally:
         shutdown.finished()
+
+
+GC_THRESHOLDS = (10_000, 20, 20)
+"""The cyclic collector's thresholds while serving (CPython's default is 700, 10, 10)."""
+
+
+def _settle_heap() -> None:
+    """After start: what was built to start (modules, schemas, table metadata, compiled
+    statements) moves out of the cyclic collector's sight for good (`gc.freeze`), and the
+    youngest generation is collected less often. The serving loop allocates short-lived
+    objects at a high rate; with the defaults the collector ran every 700 of them and each
+    full pass walked the whole startup heap (4-5 % of a replica's CPU in a burst, perf).
+    Reference counting still frees nearly everything at once; only cycles wait longer."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def _run_server(settings: Settings, container: Container, shutdown: Shutdown) -> None:

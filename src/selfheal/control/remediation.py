@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from functools import lru_cache, partial
 from typing import Any
@@ -79,6 +79,7 @@ class RemediationTasks:
         engine.handlers.update(
             {"get-action": self.get_action, "action": self.action, "evaluation": self.evaluation}
         )
+        engine.inline.update({"get-action": self._get_action_inline, "action": self._action_inline})
 
     def register(self, provider: ActionProvider) -> None:
         for name in provider.names:
@@ -169,7 +170,59 @@ class RemediationTasks:
             }
         await self._answer(seq, triggered, source, body)
 
+    async def _get_action_inline(self, seq: Sequence, triggered: CloudEvent) -> None:
+        """get-action answered inside the step that triggered it (see `SequenceEngine.inline`)."""
+        await self.get_action(seq, triggered)
+
     # action --------------------------------------------------------------------------
+    async def _action_inline(
+        self, seq: Sequence, triggered: CloudEvent
+    ) -> Callable[[], Awaitable[Any]] | None:
+        """The action's claim and `.started`, inside the step that triggers it; what is left
+        (running the provider, then recording its result) runs once that step committed.
+        An action no provider here runs is left to the provider on the bus, as `action`
+        leaves it."""
+        data = triggered.payload()
+        action = action_from_payload(section(data, "action"))
+        provider = self.provider_for(action.action)
+        if provider is None:
+            return None
+        ga = section(data, "get-action")
+        index = max(0, int(ga.get("actionIndex", 1) or 1) - 1)
+        origin = f"selfheal/{action.action}"
+        key = (seq.context, index)
+        if key in self._running or not await self._claim(seq, index, action, triggered):
+            # claimed before (a task resumed after a restart or a takeover): settled as
+            # `run` settles it, after this step
+            return partial(self._claimed_elsewhere, seq, index, action, origin, triggered)
+        # the claim counts as running from its commit on (under the sequence's lock, which
+        # the step's caller holds until the step's after-commit work is done)
+        self.engine.steps.later(partial(self._running.add, key))
+        problem, labels = problem_of(data), labels_of(data)
+
+        async def rest() -> None:
+            try:
+                await self._execute(seq, index, action, problem, labels, provider, triggered)
+            finally:
+                self._running.discard(key)
+
+        return rest
+
+    async def _claim(
+        self, seq: Sequence, index: int, action: Any, triggered: CloudEvent | None
+    ) -> bool:
+        """Claim (context, index) and apply its `.started`, in the active step."""
+        engine = self.engine
+        origin = f"selfheal/{action.action}"
+        if not await engine.store.claim_action(
+            seq.context, index, seq.scope, action.action, engine.runtime.clock.now()
+        ):
+            return False
+        if triggered is not None:
+            message = {"message": messages.action_started(origin)}
+            await engine.apply(self._reply(seq, triggered, "started", message, origin))
+        return True
+
     async def action(self, seq: Sequence, triggered: CloudEvent) -> None:
         data = triggered.payload()
         raw = section(data, "action")
@@ -221,21 +274,14 @@ class RemediationTasks:
         with result `fail` — it may or may not have run, and is never run twice. With `triggered`, the claim and
         `.started` are one engine step (committed before the provider runs), and the
         ledger entry and `.finished` are another."""
-        engine, store = self.engine, self.engine.store
-        clock = engine.runtime.clock
+        engine = self.engine
         origin = f"selfheal/{action.action}"
         key = (seq.context, index)
         committed: list[bool] = []
         if key not in self._running:  # a claim already made is not made again (no row)
             async with engine.lock(seq.context), engine.steps.open():
-                if await store.claim_action(
-                    seq.context, index, seq.scope, action.action, clock.now()
-                ):
+                if await self._claim(seq, index, action, triggered):
                     engine.steps.later(lambda: committed.append(True))
-                    if triggered is not None:
-                        message = {"message": messages.action_started(origin)}
-                        started = self._reply(seq, triggered, "started", message, origin)
-                        await engine.apply(started)
         if not committed:  # lost the claim, or the step rolled back (the sequence moved on)
             return await self._claimed_elsewhere(seq, index, action, origin, triggered)
         self._running.add(key)

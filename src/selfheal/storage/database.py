@@ -59,17 +59,15 @@ def _idle_from(_dbapi: Any, record: Any) -> None:
     record.info["idle_from"] = time.monotonic()
 
 
-def _ping_if_idle(dbapi: Any, record: Any, _proxy: Any) -> None:
+def _ping_if_idle(dialect: Any, dbapi: Any, record: Any) -> None:
     idle_from = record.info.get("idle_from")
     if idle_from is None or time.monotonic() - idle_from < PING_IDLE_SECONDS:
         return
     try:
-        cursor = dbapi.cursor()
-        try:
-            cursor.execute("SELECT 1")
-        finally:
-            cursor.close()
-        dbapi.rollback()  # the ping's own transaction: a `reader` checkout sets autocommit next
+        # the dialect's ping runs in autocommit: no transaction is left open, so a
+        # `reader` checkout can set autocommit next, and no ROLLBACK (which makes psycopg
+        # drop its prepared statements) is needed afterwards
+        dialect.do_ping(dbapi)
     except Exception as exc:  # the pool drops it and checks out another (or connects anew)
         raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 
@@ -105,7 +103,12 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
             event.listen(self.engine.sync_engine, "checkin", _idle_from)
-            event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
+            dialect = self.engine.dialect
+
+            def ping_if_idle(dbapi: Any, record: Any, _proxy: Any) -> None:
+                _ping_if_idle(dialect, dbapi, record)
+
+            event.listen(self.engine.sync_engine, "checkout", ping_if_idle)
         self._writer: SqliteWriter | None = None
         self._writer_made = False
 
