@@ -103,9 +103,7 @@ class ControlComponent:
             poll_seconds=settings.poll_seconds,
         )
         self.restores = RestoreMachine(self.engine, RestoreStore(steps, self.lease), settings)
-        self.service = ControlService(
-            self.engine, self.tasks, self.evaluator, self.restores, intake=self.intake
-        )
+        self.service = ControlService(self.engine, self.tasks, self.evaluator, self.restores)
         self._subscriptions: list[Subscription] = []
         self._restore_loop: asyncio.Task[None] | None = None
         for rule in retention_rules(runtime.retention_windows.sequences_days):
@@ -162,7 +160,7 @@ class ControlComponent:
         events = self.runtime.events
         for _ in range(self.settings.workers):
             self._subscriptions.append(
-                await events.subscribe(PROBLEM, self.intake.on_bus, group="control-problems")
+                await events.subscribe(PROBLEM, self.intake.on_problem, group="control-problems")
             )
             self._subscriptions.append(
                 await events.subscribe("sh.keptn.event.>", self.on_event, group="control-engine")

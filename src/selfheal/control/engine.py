@@ -152,12 +152,13 @@ class SequenceEngine:
         self.store = store
         self.handlers: dict[str, TaskHandler] = {}
         self.inline: dict[str, InlineTask] = {}
-        """Built-in tasks answered (or claimed) inside the step that triggers them, instead
-        of by a task spawned after it commits: get-action's answer is a pure function of
-        the project's files, and an action's claim and `.started` belong with its
-        `.triggered`. One transaction instead of three from a problem to its action, and
-        no hop between them: `.triggered` is never committed without its answer or claim,
-        and a step that rolls back takes them with it."""
+        """Built-in tasks answered inside the step that triggers them, instead of by a task
+        spawned after it commits: get-action, whose answer is a pure function of the
+        project's files. No hop and no transaction of its own; `.triggered` never commits
+        without its answer, and a step that rolls back takes both. (An action's claim stays
+        a step of its own, taken right before its provider runs: a claim committed with
+        `.triggered` would be stranded by a replica killed between that commit and the
+        provider's start, and a stranded claim is closed as `unknown`, never run.)"""
         self.before_action: Hook | None = None
         self.after_task: list[AfterTask] = []
         self.outcome_of: Outcome | None = None

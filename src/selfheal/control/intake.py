@@ -8,7 +8,6 @@ The database decides between concurrent copies (unique key on problem and occurr
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 from selfheal.control.engine import SOURCE, SequenceEngine, parsed_shipyard
 from selfheal.control.problems import ProblemNotice, problem_payload, read_notice
@@ -77,30 +76,7 @@ class ProblemIntake:
                 return stage.name
         return None
 
-    async def on_bus(self, event: CloudEvent) -> None:
-        """A problem from the bus; one `take` already handled is skipped (its step marked it
-        applied); the outbox relay's unmarked copy of it is recognised as a repeat."""
-        if not event.applied:
-            await self.on_problem(event)
-
-    async def take(self, event: CloudEvent) -> bool:
-        """A problem that arrived through this process's API, not stored yet: an OPEN that
-        names its project, stage and service is stored in the intake's own step (marked
-        applied, so no replica's intake takes it from the bus again) — one transaction and
-        no bus hop from the notification to its first action. False for anything else: the
-        caller stores and publishes it, and the intake takes it from the bus as before."""
-        notice = read_notice(event)
-        if notice is None or notice.state == "RESOLVED":
-            return False
-        if not notice.project or not notice.service or not await self._stage(notice):
-            return False
-        stored: list[bool] = []
-        await self.on_problem(event, arrived=stored)
-        return bool(stored)
-
-    async def on_problem(self, event: CloudEvent, *, arrived: list[bool] | None = None) -> None:
-        """With `arrived`, `event` itself is stored in the step that handles it, and True
-        is put in `arrived` once that step committed."""
+    async def on_problem(self, event: CloudEvent) -> None:
         notice = read_notice(event)
         if notice is None:
             return
@@ -138,9 +114,6 @@ class ProblemIntake:
         ).with_extensions(shkeptncontext=context)
         # one step: the occurrence, the sequence, its scope lock and its first task
         async with engine.lock(context), engine.steps.open():
-            if arrived is not None:
-                await engine.steps.publish(replace(event, applied=True))
-                engine.steps.later(lambda: arrived.append(True))
             claimed = await self._claim(key, context, notice, event)
             if claimed is None:
                 return  # a repeat (see `claim_occurrence`): no new occurrence

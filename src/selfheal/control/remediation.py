@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache, partial
 from typing import Any
@@ -79,7 +79,7 @@ class RemediationTasks:
         engine.handlers.update(
             {"get-action": self.get_action, "action": self.action, "evaluation": self.evaluation}
         )
-        engine.inline.update({"get-action": self._get_action_inline, "action": self._action_inline})
+        engine.inline["get-action"] = self._get_action_inline
 
     def register(self, provider: ActionProvider) -> None:
         for name in provider.names:
@@ -175,39 +175,6 @@ class RemediationTasks:
         await self.get_action(seq, triggered)
 
     # action --------------------------------------------------------------------------
-    async def _action_inline(
-        self, seq: Sequence, triggered: CloudEvent
-    ) -> Callable[[], Awaitable[Any]] | None:
-        """The action's claim and `.started`, inside the step that triggers it; what is left
-        (running the provider, then recording its result) runs once that step committed.
-        An action no provider here runs is left to the provider on the bus, as `action`
-        leaves it."""
-        data = triggered.payload()
-        action = action_from_payload(section(data, "action"))
-        provider = self.provider_for(action.action)
-        if provider is None:
-            return None
-        ga = section(data, "get-action")
-        index = max(0, int(ga.get("actionIndex", 1) or 1) - 1)
-        origin = f"selfheal/{action.action}"
-        key = (seq.context, index)
-        if key in self._running or not await self._claim(seq, index, action, triggered):
-            # claimed before (a task resumed after a restart or a takeover): settled as
-            # `run` settles it, after this step
-            return partial(self._claimed_elsewhere, seq, index, action, origin, triggered)
-        # the claim counts as running from its commit on (under the sequence's lock, which
-        # the step's caller holds until the step's after-commit work is done)
-        self.engine.steps.later(partial(self._running.add, key))
-        problem, labels = problem_of(data), labels_of(data)
-
-        async def rest() -> None:
-            try:
-                await self._execute(seq, index, action, problem, labels, provider, triggered)
-            finally:
-                self._running.discard(key)
-
-        return rest
-
     async def _claim(
         self, seq: Sequence, index: int, action: Any, triggered: CloudEvent | None
     ) -> bool:

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from selfheal.control.actions import ActionProvider
 from selfheal.control.engine import SOURCE, SequenceEngine
 from selfheal.control.errors import InvalidResource, ProjectNotFound, SequenceConflict
 from selfheal.control.evaluation import Evaluator, SliProvider
-from selfheal.control.intake import ProblemIntake
 from selfheal.control.projects import (
     SHIPYARD,
     Project,
@@ -24,8 +21,7 @@ from selfheal.control.remediation import RemediationTasks
 from selfheal.control.restore import RestoreMachine
 from selfheal.control.sequences import Occurrence, Sequence, problem_ids
 from selfheal.control.specs import Shipyard, Spec, load_shipyard, validate_resource
-from selfheal.core import CloudEvent, Unavailable, new_id, sequence_event, task_event
-from selfheal.core.keptn import LEGACY_PROBLEM_OPEN, PROBLEM
+from selfheal.core import CloudEvent, new_id, sequence_event, task_event
 from selfheal.storage import EventPage, EventQuery
 
 
@@ -43,11 +39,8 @@ class ControlService:
         tasks: RemediationTasks,
         evaluator: Evaluator,
         restores: RestoreMachine | None = None,
-        *,
-        intake: ProblemIntake | None = None,
     ) -> None:
         self.restores = restores
-        self.intake = intake
         self.engine = engine
         self.tasks = tasks
         self.evaluator = evaluator
@@ -150,18 +143,7 @@ class ControlService:
     async def send_event(self, event: CloudEvent) -> str:
         """Store and publish an event from the API; its keptnContext (assigned if missing)."""
         context = event.shkeptncontext or new_id()
-        event = event.with_extensions(shkeptncontext=context)
-        if event.type in (PROBLEM, LEGACY_PROBLEM_OPEN) and self.intake is not None:
-            try:
-                taken = await self.intake.take(event)
-            except SQLAlchemyError as exc:  # the step rolled back: nothing of it is stored
-                raise Unavailable(
-                    f"the database did not take the problem ({exc.__class__.__name__}); "
-                    "nothing was stored, send it again"
-                ) from exc
-            if taken:
-                return context  # stored with the remediation it started (see `take`)
-        await self.runtime.events.publish(event)
+        await self.runtime.events.publish(event.with_extensions(shkeptncontext=context))
         return context
 
     async def events(self, query: EventQuery) -> EventPage:

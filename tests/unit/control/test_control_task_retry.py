@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy.exc import OperationalError
-
 from selfheal.control.sequences import Sequence
 from selfheal.core import CloudEvent
 from tests.unit.control.conftest import Harness, seed_problem
@@ -46,8 +44,6 @@ async def test_a_failed_get_action_run_is_tried_again_and_the_action_runs_once(
 async def test_a_failed_inline_get_action_rolls_its_step_back_and_the_problem_is_taken_again(
     harness: Harness,
 ) -> None:
-    """The problem comes over the bus (as from another replica or the monitor): the bus
-    offers it again."""
     await harness.setup_website()
     engine = harness.container.control.engine
     real = engine.inline["get-action"]
@@ -60,14 +56,12 @@ async def test_a_failed_inline_get_action_rolls_its_step_back_and_the_problem_is
         await real(seq, event)
 
     engine.inline["get-action"] = fails_once
-    problem = CloudEvent.from_dict(seed_problem(), fill_defaults=True)
-    await harness.container.runtime.events.publish(problem)
+    context = await harness.send(seed_problem())
     for _ in range(500):  # the bus offers the notification again (bounded wait)
         if harness.provider.requests:
             break
         await asyncio.sleep(0.01)
     await harness.settle()
-    context = problem.shkeptncontext
     # the first intake rolled back whole (no occurrence, sequence or event of it stayed);
     # the redelivered notification opened the problem's one sequence
     assert runs == [context, context]
@@ -78,35 +72,3 @@ async def test_a_failed_inline_get_action_rolls_its_step_back_and_the_problem_is
     for task in ("get-action", "action"):
         for phase in ("triggered", "started", "finished"):
             assert types.count(f"sh.keptn.event.{task}.{phase}") == 1, (task, phase, types)
-
-
-async def test_a_failed_inline_intake_in_a_request_answers_503_and_stores_nothing(
-    harness: Harness,
-) -> None:
-    """The problem comes through the API: the step fails with the request, the caller is
-    told to send it again (Dynatrace and Alertmanager retry), and the retry remediates."""
-    await harness.setup_website()
-    engine = harness.container.control.engine
-    real = engine.inline["get-action"]
-    runs: list[str] = []
-
-    async def fails_once(seq: Sequence, event: CloudEvent) -> None:
-        runs.append(seq.context)
-        if len(runs) == 1:
-            raise OperationalError("INSERT", {}, ConnectionError("server closed the connection"))
-        await real(seq, event)
-
-    engine.inline["get-action"] = fails_once
-    body = seed_problem()
-    r = await harness.http.post("/api/v1/event", json=body)
-    assert r.status_code == 503, r.text
-    assert "send it again" in r.json()["message"]
-    context = body["shkeptncontext"]
-    await harness.settle()
-    assert await harness.events(context) == []  # nothing of the failed step was stored
-    assert harness.provider.requests == []
-    r = await harness.http.post("/api/v1/event", json=body)
-    assert r.status_code == 200, r.text
-    await harness.settle()
-    assert runs == [context, context]
-    assert len(harness.provider.requests) == 1
