@@ -33,9 +33,6 @@ from selfheal.storage import EventQuery
 log = logging.getLogger(__name__)
 SOURCE = "selfheal/control"
 TaskHandler = Callable[[Sequence, CloudEvent], Awaitable[None]]
-InlineTask = Callable[[Sequence, CloudEvent], Awaitable[Callable[[], Awaitable[None]] | None]]
-"""A built-in task's part that runs inside the step that triggers it (see
-`SequenceEngine.inline`); it returns the work left for after that step commits, if any."""
 Hook = Callable[[Sequence], Awaitable[str | None]]
 AfterTask = Callable[[Sequence, Task, Mapping[str, Any]], Awaitable[None]]
 Outcome = Callable[[Sequence, str], Awaitable[str]]
@@ -151,14 +148,6 @@ class SequenceEngine:
         self.projects = projects
         self.store = store
         self.handlers: dict[str, TaskHandler] = {}
-        self.inline: dict[str, InlineTask] = {}
-        """Built-in tasks answered inside the step that triggers them, instead of by a task
-        spawned after it commits: get-action, whose answer is a pure function of the
-        project's files. No hop and no transaction of its own; `.triggered` never commits
-        without its answer, and a step that rolls back takes both. (An action's claim stays
-        a step of its own, taken right before its provider runs: a claim committed with
-        `.triggered` would be stranded by a replica killed between that commit and the
-        provider's start, and a stranded claim is closed as `unknown`, never run.)"""
         self.before_action: Hook | None = None
         self.after_task: list[AfterTask] = []
         self.outcome_of: Outcome | None = None
@@ -283,13 +272,7 @@ class SequenceEngine:
         await self._on_task_event(event)
 
     async def answer(self, context: str, events: list[CloudEvent]) -> None:
-        """A built-in provider's answers (`.started`, `.finished`), applied in one step: the
-        active one when there is one (an inline task: its caller holds the lock), else a
-        step of their own."""
-        if steps.current() is not None:
-            for event in events:
-                await self.apply(event)
-            return
+        """A built-in provider's answers (`.started`, `.finished`), applied in one step."""
         async with self.lock(context), self.steps.open():
             for event in events:
                 await self.apply(event)
@@ -419,12 +402,8 @@ class SequenceEngine:
         )
         if saved is None:
             return None
-        # armed first: an inline task (see `inline`) moves the sequence on inside
-        # `_emit_triggered`, and the timer of its newest state must be the one armed last
-        self._schedule(saved)
         await self._emit_triggered(saved, task)
-        if steps.current() is not None:  # its newest state (the step's own copy, no read)
-            return await self.store.get(saved.context) or saved
+        self._schedule(saved)
         return saved
 
     def triggered_payload(self, seq: Sequence, task: Task) -> dict[str, Any]:
@@ -454,13 +433,6 @@ class SequenceEngine:
             event = CloudEvent(type=event_type, source=SOURCE, data=data, id=seq.triggered_id)
             ready = event.with_extensions(shkeptncontext=seq.context)
             name = f"task:{task.name}:{seq.context}"
-            inline = self.inline.get(task.name)
-            if inline is not None and steps.current() is not None:
-                # the caller holds the sequence's lock and its step (see `inline`)
-                rest = await inline(seq, ready)
-                if rest is not None:
-                    self.spawn(rest, name)
-                return
             self.spawn(lambda: self._run_task(handler, seq, ready, name), name)
 
     async def _run_task(

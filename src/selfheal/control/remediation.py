@@ -79,7 +79,6 @@ class RemediationTasks:
         engine.handlers.update(
             {"get-action": self.get_action, "action": self.action, "evaluation": self.evaluation}
         )
-        engine.inline["get-action"] = self._get_action_inline
 
     def register(self, provider: ActionProvider) -> None:
         for name in provider.names:
@@ -170,26 +169,7 @@ class RemediationTasks:
             }
         await self._answer(seq, triggered, source, body)
 
-    async def _get_action_inline(self, seq: Sequence, triggered: CloudEvent) -> None:
-        """get-action answered inside the step that triggered it (see `SequenceEngine.inline`)."""
-        await self.get_action(seq, triggered)
-
     # action --------------------------------------------------------------------------
-    async def _claim(
-        self, seq: Sequence, index: int, action: Any, triggered: CloudEvent | None
-    ) -> bool:
-        """Claim (context, index) and apply its `.started`, in the active step."""
-        engine = self.engine
-        origin = f"selfheal/{action.action}"
-        if not await engine.store.claim_action(
-            seq.context, index, seq.scope, action.action, engine.runtime.clock.now()
-        ):
-            return False
-        if triggered is not None:
-            message = {"message": messages.action_started(origin)}
-            await engine.apply(self._reply(seq, triggered, "started", message, origin))
-        return True
-
     async def action(self, seq: Sequence, triggered: CloudEvent) -> None:
         data = triggered.payload()
         raw = section(data, "action")
@@ -241,14 +221,21 @@ class RemediationTasks:
         with result `fail` — it may or may not have run, and is never run twice. With `triggered`, the claim and
         `.started` are one engine step (committed before the provider runs), and the
         ledger entry and `.finished` are another."""
-        engine = self.engine
+        engine, store = self.engine, self.engine.store
+        clock = engine.runtime.clock
         origin = f"selfheal/{action.action}"
         key = (seq.context, index)
         committed: list[bool] = []
         if key not in self._running:  # a claim already made is not made again (no row)
             async with engine.lock(seq.context), engine.steps.open():
-                if await self._claim(seq, index, action, triggered):
+                if await store.claim_action(
+                    seq.context, index, seq.scope, action.action, clock.now()
+                ):
                     engine.steps.later(lambda: committed.append(True))
+                    if triggered is not None:
+                        message = {"message": messages.action_started(origin)}
+                        started = self._reply(seq, triggered, "started", message, origin)
+                        await engine.apply(started)
         if not committed:  # lost the claim, or the step rolled back (the sequence moved on)
             return await self._claimed_elsewhere(seq, index, action, origin, triggered)
         self._running.add(key)

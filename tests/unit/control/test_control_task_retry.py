@@ -1,7 +1,5 @@
 """A built-in task whose run fails (the database restarting under it) is tried again by the
-replica holding the sequence, instead of leaving the sequence to its start timeout; one run
-inside the step that triggers it (`SequenceEngine.inline`) fails with that step, and the
-event that opened the step is handled again."""
+replica holding the sequence, instead of leaving the sequence to its start timeout."""
 
 from __future__ import annotations
 
@@ -27,7 +25,6 @@ async def test_a_failed_get_action_run_is_tried_again_and_the_action_runs_once(
         await real(seq, event)
 
     engine.handlers["get-action"] = fails_once
-    engine.inline.pop("get-action")  # the task spawned after its step (as evaluation runs)
     context = await harness.send(seed_problem())
     for _ in range(500):  # the retry comes after 0.5 s (real time, bounded wait)
         if harness.provider.requests:
@@ -39,36 +36,3 @@ async def test_a_failed_get_action_run_is_tried_again_and_the_action_runs_once(
     types = [e["type"] for e in await harness.events(context)]
     assert types.count("sh.keptn.event.get-action.finished") == 1
     assert "sh.keptn.event.action.finished" in types
-
-
-async def test_a_failed_inline_get_action_rolls_its_step_back_and_the_problem_is_taken_again(
-    harness: Harness,
-) -> None:
-    await harness.setup_website()
-    engine = harness.container.control.engine
-    real = engine.inline["get-action"]
-    runs: list[str] = []
-
-    async def fails_once(seq: Sequence, event: CloudEvent) -> None:
-        runs.append(seq.context)
-        if len(runs) == 1:
-            raise ConnectionError("server closed the connection unexpectedly")
-        await real(seq, event)
-
-    engine.inline["get-action"] = fails_once
-    context = await harness.send(seed_problem())
-    for _ in range(500):  # the bus offers the notification again (bounded wait)
-        if harness.provider.requests:
-            break
-        await asyncio.sleep(0.01)
-    await harness.settle()
-    # the first intake rolled back whole (no occurrence, sequence or event of it stayed);
-    # the redelivered notification opened the problem's one sequence
-    assert runs == [context, context]
-    assert len(harness.provider.requests) == 1
-    listed = (await harness.http.get("/api/v1/sequences")).json()
-    assert [s["shkeptncontext"] for s in listed["sequences"]] == [context]
-    types = [e["type"] for e in await harness.events(context)]
-    for task in ("get-action", "action"):
-        for phase in ("triggered", "started", "finished"):
-            assert types.count(f"sh.keptn.event.{task}.{phase}") == 1, (task, phase, types)
