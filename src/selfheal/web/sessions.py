@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy.exc import IntegrityError
 
 from selfheal.core import Clock, Forbidden, InvalidInput
 from selfheal.storage import Database
@@ -162,13 +163,17 @@ class Sessions:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
         hashed = await asyncio.to_thread(hash_password, password)
         row = {"name": name, "password_hash": hashed, "role": role, "created_at": self._now()}
-        async with self._db.engine.begin() as conn:
-            exists = await conn.execute(
-                sa.select(users_table.c.name).where(users_table.c.name == name)
-            )
-            if exists.first() is not None:
-                return False
-            await conn.execute(users_table.insert().values(**row))
+        try:
+            async with self._db.engine.begin() as conn:
+                exists = await conn.execute(
+                    sa.select(users_table.c.name).where(users_table.c.name == name)
+                )
+                if exists.first() is not None:
+                    return False
+                await conn.execute(users_table.insert().values(**row))
+        except IntegrityError:
+            # another replica starting on the same empty database added it meanwhile
+            return False
         return True
 
     async def role_of(self, name: str) -> str | None:
