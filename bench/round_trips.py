@@ -8,8 +8,9 @@ One replica (a `build()` container in this process, served through ASGI) on a fr
 next to `--database-url` and a JetStream stream of its own on `--nats` (both removed
 afterwards), the project of bench/replicas.py (get-action → the real `toggle-feature`).
 Counts, during a burst of `--sequences` notifications until every sequence finished: the SQL
-statements the replica sent (SQLAlchemy's `before_cursor_execute`), its commits, and the
-messages put on its stream; prints them per sequence with the most frequent statements. The
+statements the replica sent (SQLAlchemy's `before_cursor_execute`), its commits, psycopg's own
+`BEGIN`/`COMMIT`/`ROLLBACK` (so the round trips to PostgreSQL), and the messages put on its
+stream; prints them per sequence with the most frequent statements. The
 counts are of work done, not of time: they do not depend on the machine's load. With
 `--replicas N`, N replicas run in this process (the notifications go round-robin to them)
 and their counts add up: what grows with N is work a replica repeats for the others.
@@ -51,6 +52,26 @@ from selfheal.web import create_app
 def short(event_type: str) -> str:
     """`get-action.triggered` of `sh.keptn.event.get-action.triggered`."""
     return ".".join(event_type.split(".")[-2:])
+
+
+def count_commands(on: list[bool]) -> collections.Counter[str]:
+    """psycopg's own commands (`BEGIN`, `COMMIT`, `ROLLBACK`, `DEALLOCATE`): round trips that
+    SQLAlchemy's cursor events do not see (nor `pg_stat_database`, which counts an autocommit
+    statement as a transaction). Counted where psycopg sends them (a private method, fine
+    for a bench tool: psycopg 3.1–3.3)."""
+    from psycopg import _connection_base
+
+    counted: collections.Counter[str] = collections.Counter()
+    send = _connection_base.BaseConnection._exec_command
+
+    def counting(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        if on[0]:
+            text = command.decode() if isinstance(command, bytes) else str(command)
+            counted[text.split()[0].upper() if text.strip() else "?"] += 1
+        return (yield from send(self, command, *args, **kwargs))
+
+    _connection_base.BaseConnection._exec_command = counting  # type: ignore[method-assign]
+    return counted
 
 
 def shape(statement: str) -> str:
@@ -117,6 +138,7 @@ async def main() -> None:
                 if on[0]:
                     commits[0] += 1
 
+            commands = count_commands(on)
             for c in containers:
                 engine = c.runtime.database.engine.sync_engine
                 sa.event.listen(engine, "before_cursor_execute", count)
@@ -190,6 +212,12 @@ async def main() -> None:
             f"{total / n:.1f} SQL statements, {commits[0] / n:.1f} commits, "
             f"{transactions / n:.1f} PostgreSQL transactions (pings and reads included), "
             f"{messages / n:.1f} bus messages"
+        )
+        trips = total + sum(commands.values())
+        print(
+            f"round trips to PostgreSQL per sequence: {trips / n:.1f} (the statements, and "
+            + ", ".join(f"{k / n:.1f} {what}" for what, k in sorted(commands.items()))
+            + ")"
         )
         print("\nmedian ms between consecutive events of a sequence, over the burst:")
         for hop, values in sorted(gaps.items(), key=lambda kv: -len(kv[1])):
