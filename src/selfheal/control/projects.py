@@ -121,7 +121,7 @@ class ProjectStore:
         busy waiting for that same lock."""
         if self._steps is not None:
             return self._steps.connection(write=False)
-        return self._db.reader.connect()
+        return self._db.engine.connect()
 
     async def revision(self, project: str) -> int | None:
         async with self._read() as conn:

@@ -313,7 +313,7 @@ class SequenceStore:
     def _use(self, *, write: bool) -> AbstractAsyncContextManager[Any]:
         if self._steps is not None:
             return self._steps.connection(write=write)
-        return self._db.engine.begin() if write else self._db.reader.connect()
+        return self._db.engine.begin() if write else self._db.engine.connect()
 
     async def _insert_once(self, table: sa.Table, values: dict[str, Any]) -> bool:
         """INSERT … ON CONFLICT DO NOTHING: True if the row is new. No IntegrityError, so a

@@ -93,7 +93,7 @@ class Steps:
                 with self._writer.reader() as inline:
                     yield inline
                 return
-            async with self._db.reader.connect() as conn:
+            async with self._db.engine.connect() as conn:
                 yield conn
             return
         async with self._transaction() as conn:

@@ -269,12 +269,12 @@ class SqlDeliveryStore:
             .order_by(t.c.updated, t.c.id)
             .limit(limit)
         )
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             return [_from_row(r) for r in (await conn.execute(stmt)).all()]
 
     async def get(self, delivery_id: str) -> Delivery:
         t = deliveries_table
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             row = (await conn.execute(sa.select(t).where(t.c.id == delivery_id))).first()
         if row is None:
             raise DeliveryNotFound(f"delivery {delivery_id!r} not found")
@@ -288,12 +288,12 @@ class SqlDeliveryStore:
             if value is not None:
                 stmt = stmt.where(t.c[name] == value)
         stmt = stmt.order_by(t.c.created.desc(), t.c.id).limit(query.limit)
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             return [_from_row(r) for r in (await conn.execute(stmt)).all()]
 
     async def by_key(self, dedup_key: str) -> Delivery | None:
         t = deliveries_table
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             row = (await conn.execute(sa.select(t).where(t.c.dedup_key == dedup_key))).first()
         return _from_row(row) if row is not None else None
 

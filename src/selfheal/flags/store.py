@@ -210,12 +210,12 @@ class SqlFlagStore:
         return event
 
     async def revision(self) -> int:
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             value = (await conn.execute(sa.select(sa.func.max(audit_table.c.seq)))).scalar()
         return int(value or 0)
 
     async def load(self) -> tuple[list[Flag], list[Segment], int]:
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             rev = (await conn.execute(sa.select(sa.func.max(audit_table.c.seq)))).scalar()
             rows = (await conn.execute(sa.select(flags_table.c.doc))).all()
             segs = (await conn.execute(sa.select(segments_table))).all()
@@ -224,7 +224,7 @@ class SqlFlagStore:
 
     async def get(self, project: str, name: str) -> Flag | None:
         t = flags_table
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(t.c.doc).where(t.c.project == project, t.c.name == name)
@@ -270,7 +270,7 @@ class SqlFlagStore:
             return await self._append(conn, audit)
 
     async def flag_project(self, name: str) -> str | None:
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(flags_table.c.project).where(flags_table.c.name == name)
@@ -350,7 +350,7 @@ class SqlFlagStore:
             query = query.where(t.c.environment == environment)
         if actors is not None:
             query = query.where(t.c.created_by.in_(actors))
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_audit_row(r) for r in rows]
 
@@ -369,12 +369,12 @@ class SqlFlagStore:
 
     async def find_token(self, secret_hash: str) -> ApiToken | None:
         t = tokens_table
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             row = (await conn.execute(sa.select(t).where(t.c.secret_hash == secret_hash))).first()
         return ApiToken(**row._mapping) if row else None
 
     async def tokens(self) -> list[ApiToken]:
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             rows = (await conn.execute(sa.select(tokens_table).order_by("created_at"))).all()
         return [ApiToken(**r._mapping) for r in rows]
 
@@ -387,7 +387,7 @@ class SqlFlagStore:
     # users and settings ---------------------------------------------------------------
     async def user_hash(self, name: str) -> str | None:
         t = users_table
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             row = (await conn.execute(sa.select(t.c.password_hash).where(t.c.name == name))).first()
         return str(row.password_hash) if row else None
 
@@ -442,7 +442,7 @@ class SqlFlagStore:
             .where(t.c.feature == feature, t.c.bucket_start >= since)
             .order_by(t.c.bucket_start)
         )
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
             MetricsBucket(r.feature, r.app_name, r.environment, int(r.bucket_start), r.yes, r.no)

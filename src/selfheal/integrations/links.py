@@ -70,7 +70,7 @@ class SqlLinks:
 
     async def get(self, key: str) -> dict[str, Any] | None:
         t = links_table
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             row = (await conn.execute(sa.select(t.c.value).where(self._where(key)))).first()
         return json.loads(row.value) if row is not None else None
 
@@ -104,5 +104,5 @@ class SqlLinks:
             .where(t.c.key.like(escaped + "%", escape="\\"))
             .order_by(t.c.key)
         )
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             return [(r.key, json.loads(r.value)) for r in (await conn.execute(stmt)).all()]

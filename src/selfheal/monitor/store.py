@@ -214,7 +214,7 @@ class SqlProblemStore:
             with writer.reader() as inline:
                 row = (await inline.run(self._get, {"key": key})).first()
         else:
-            async with self._db.reader.connect() as conn:
+            async with self._db.engine.connect() as conn:
                 row = (await conn.execute(self._get.core, {"key": key})).first()
         return _problem(row) if row else None
 
@@ -227,7 +227,7 @@ class SqlProblemStore:
         t = problems_table
         found: dict[str, Problem] = {}
         chunk = sorted(wanted)
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             for start in range(0, len(chunk), 500):
                 part = chunk[start : start + 500]
                 stmt = sa.select(t).where(
@@ -264,7 +264,7 @@ class SqlProblemStore:
             .offset(query.offset)
             .limit(query.limit)
         )
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
             total = (
                 await conn.execute(sa.select(sa.func.count()).select_from(t).where(where))
@@ -287,7 +287,7 @@ class SqlProblemStore:
     async def comments(self, problem_id: str) -> list[Comment]:
         t = comments_table
         stmt = sa.select(t).where(t.c.problem_id == problem_id).order_by(t.c.seq)
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [
             Comment(r.id, r.problem_id, r.message, r.context, r.author, r.created) for r in rows
@@ -347,14 +347,14 @@ class SqlProblemStore:
     async def service_revision(self) -> int:
         """One indexed read: the revision of the last service change (0: none yet)."""
         r = revision_table
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             value = (await conn.execute(sa.select(r.c.value).where(r.c.id == 1))).scalar()
         return int(value or 0)
 
     async def service_changes(self) -> tuple[int, dict[str, dict[str, Any] | None]]:
         """The revision and every API change by name (None: deleted)."""
         t, r = services_table, revision_table
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             value = (await conn.execute(sa.select(r.c.value).where(r.c.id == 1))).scalar()
             rows = (await conn.execute(sa.select(t.c.name, t.c.spec).order_by(t.c.name))).all()
         return int(value or 0), {
@@ -414,7 +414,7 @@ class SqlProblemStore:
             .order_by(t.c.time)
             .limit(limit)
         )
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [
             Sample(

@@ -59,15 +59,16 @@ def _idle_from(_dbapi: Any, record: Any) -> None:
     record.info["idle_from"] = time.monotonic()
 
 
-def _ping_if_idle(dialect: Any, dbapi: Any, record: Any) -> None:
+def _ping_if_idle(dbapi: Any, record: Any, _proxy: Any) -> None:
     idle_from = record.info.get("idle_from")
     if idle_from is None or time.monotonic() - idle_from < PING_IDLE_SECONDS:
         return
     try:
-        # the dialect's ping runs in autocommit: no transaction is left open, so a
-        # `reader` checkout can set autocommit next, and no ROLLBACK (which makes psycopg
-        # drop its prepared statements) is needed afterwards
-        dialect.do_ping(dbapi)
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
     except Exception as exc:  # the pool drops it and checks out another (or connects anew)
         raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 
@@ -92,23 +93,11 @@ class Database:
         else:
             kwargs.update(pool_size=10, max_overflow=20)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
-        self.reader: AsyncEngine = self.engine
-        """`reader.connect()` for reads outside any write: on PostgreSQL its statements run
-        in autocommit (each sees what is committed, as in READ COMMITTED), so a read costs
-        its one round trip, not BEGIN + SELECT + ROLLBACK. Never for writes: each statement
-        would commit by itself."""
-        if self.dialect == "postgresql":
-            self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
             event.listen(self.engine.sync_engine, "checkin", _idle_from)
-            dialect = self.engine.dialect
-
-            def ping_if_idle(dbapi: Any, record: Any, _proxy: Any) -> None:
-                _ping_if_idle(dialect, dbapi, record)
-
-            event.listen(self.engine.sync_engine, "checkout", ping_if_idle)
+            event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
         self._writer: SqliteWriter | None = None
         self._writer_made = False
 
@@ -144,7 +133,7 @@ class Database:
             with writer.reader() as inline:
                 yield inline
             return
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             yield conn
 
     async def migrate(self) -> None:

@@ -338,7 +338,7 @@ class SqlEventStore:
         )
         capped = sa.select(sa.literal(1)).select_from(t).where(where).limit(COUNT_CAP).subquery()
         count = sa.select(sa.func.count()).select_from(capped)
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
             total = (
                 int((await conn.execute(count)).scalar_one())

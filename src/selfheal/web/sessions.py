@@ -178,7 +178,7 @@ class Sessions:
 
     async def role_of(self, name: str) -> str | None:
         t = users_table
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             row = (await conn.execute(sa.select(t.c.role).where(t.c.name == name))).first()
         return str(row.role) if row else None
 
@@ -197,7 +197,7 @@ class Sessions:
             self.failures.labels("throttled").inc()
             raise Throttled(f"too many failed logins; try again in {wait:.0f} s", field="password")
         t = users_table
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             row = (await conn.execute(sa.select(t.c.password_hash).where(t.c.name == name))).first()
         stored = str(row.password_hash) if row else self._dummy  # the same work either way
         good = await asyncio.to_thread(check_password, password, stored)
@@ -221,7 +221,7 @@ class Sessions:
 
     async def _wait(self, keys: list[str], now: float) -> float:
         t = failures_table
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             rows = (await conn.execute(sa.select(t).where(t.c.key.in_(keys)))).all()
         return float(
             max([r.last_failure + delay_after(int(r.failures)) - now for r in rows] + [0.0])
@@ -262,7 +262,7 @@ class Sessions:
             .join(u, u.c.name == s.c.user_name)
             .where(s.c.id_hash == key)
         )
-        async with self._db.reader.connect() as conn:
+        async with self._db.engine.connect() as conn:
             row = (await conn.execute(stmt)).first()
         if row is None:
             return None
