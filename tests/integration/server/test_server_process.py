@@ -192,8 +192,11 @@ def test_sigterm_while_waiting_for_the_migration_lock_exits_0(
         running.append(server)
 
         def waiting() -> bool:
+            # this database's lock only: pg_locks lists every database's, and a server of
+            # a test running alongside may be waiting on its own database's migration lock
             row = holder.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ).fetchone()
             return row is not None and row[0] == 1
 
