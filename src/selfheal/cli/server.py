@@ -106,7 +106,7 @@ def _settle_heap() -> None:
     statements) moves out of the cyclic collector's sight for good (`gc.freeze`), and the
     youngest generation is collected less often. The serving loop allocates short-lived
     objects at a high rate; with the defaults the collector ran every 700 of them and each
-    full pass walked the whole startup heap (4-5 % of a replica's CPU in a burst, perf).
+    full pass walked the whole startup heap (about 4 % of a replica's CPU in a burst, perf).
     Reference counting still frees nearly everything at once; only cycles wait longer."""
     gc.collect()
     gc.freeze()
